@@ -1,0 +1,55 @@
+// Reads the facts health judges, in a handful of catalog queries.
+
+import type pg from 'pg'
+import {latestVersion, readSchemaState} from '../install/migrations.js'
+import type {HealthFacts, SlotFact} from './report.js'
+
+export async function gatherHealth(client: pg.Client): Promise<HealthFacts> {
+  const base = await client.query(`
+    SELECT current_setting('server_version') AS server_version,
+           current_setting('server_version_num')::int AS server_version_num,
+           pg_is_in_recovery() AS in_recovery,
+           current_setting('wal_level') AS wal_level,
+           current_setting('max_replication_slots')::int AS max_replication_slots,
+           current_setting('max_wal_senders')::int AS max_wal_senders,
+           pg_size_bytes(current_setting('max_wal_size'))::float8 AS max_wal_size_bytes,
+           r.rolname AS role, r.rolsuper AS superuser, r.rolreplication AS replication,
+           has_database_privilege(current_database(), 'CREATE') AS can_create,
+           (r.rolsuper OR has_parameter_privilege('max_wal_size', 'ALTER SYSTEM')) AS can_alter_system
+      FROM pg_roles r WHERE r.rolname = current_user`)
+  const b = base.rows[0]
+  const slots = await client.query<SlotFact>(`
+    SELECT slot_name::text, slot_type, plugin::text, active, wal_status,
+           (CASE WHEN pg_is_in_recovery() THEN NULL
+                 ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) END)::float8 AS retained_bytes
+      FROM pg_replication_slots ORDER BY slot_name`)
+  const schema = await readSchemaState(client)
+  let queue: HealthFacts['queue'] = null
+  if (schema.installed) {
+    const q = await client.query(`
+      SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
+             count(*) FILTER (WHERE status = 'running')::int AS running,
+             count(*) FILTER (WHERE status = 'failed' AND completed_at > now() - interval '1 day')::int AS failed
+        FROM steep_repl.work_queue`)
+    queue = {pending: q.rows[0].pending, running: q.rows[0].running, failedLastDay: q.rows[0].failed}
+  }
+  return {
+    serverVersion: b.server_version,
+    serverVersionNum: b.server_version_num,
+    inRecovery: b.in_recovery,
+    walLevel: b.wal_level,
+    maxReplicationSlots: b.max_replication_slots,
+    maxWalSenders: b.max_wal_senders,
+    maxWalSizeBytes: b.max_wal_size_bytes,
+    role: b.role,
+    superuser: b.superuser,
+    replication: b.replication,
+    canCreateInDatabase: b.can_create,
+    canAlterSystemMaxWalSize: b.can_alter_system,
+    schemaInstalled: schema.installed,
+    schemaVersion: schema.version,
+    expectedSchemaVersion: latestVersion(),
+    slots: slots.rows,
+    queue,
+  }
+}

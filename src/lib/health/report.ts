@@ -1,0 +1,178 @@
+// Health: the facts read from one server (health/gather.ts) judged into checks. Pure: plain values
+// in, plain values out, unit-tested without a database.
+
+import type {Status} from '../ui/output.js'
+
+export const MIN_MAJOR = 15
+export const MAX_MAJOR = 18
+
+export interface SlotFact {
+  slot_name: string
+  slot_type: string
+  plugin: string | null
+  active: boolean
+  wal_status: string | null
+  retained_bytes: number | null
+}
+
+export interface HealthFacts {
+  serverVersion: string
+  serverVersionNum: number
+  inRecovery: boolean
+  walLevel: string
+  maxReplicationSlots: number
+  maxWalSenders: number
+  maxWalSizeBytes: number
+  role: string
+  superuser: boolean
+  replication: boolean
+  canCreateInDatabase: boolean
+  canAlterSystemMaxWalSize: boolean
+  schemaInstalled: boolean
+  schemaVersion: number
+  expectedSchemaVersion: number
+  slots: SlotFact[]
+  queue: {pending: number; running: number; failedLastDay: number} | null
+}
+
+export interface Check {
+  name: string
+  status: Status
+  detail: string
+  hint?: string
+}
+
+export interface HealthReport {
+  healthy: boolean
+  server: {version: string; versionNum: number; major: number; inRecovery: boolean; walLevel: string}
+  schema: {installed: boolean; version: number; expected: number}
+  role: {name: string; superuser: boolean; replication: boolean}
+  slots: SlotFact[]
+  queue: HealthFacts['queue']
+  checks: Check[]
+}
+
+/** A slot retaining more than this many times max_wal_size, and not active, is worth a warning. */
+const SLOT_RETAIN_WARN_FACTOR = 2
+
+export function judge(f: HealthFacts): HealthReport {
+  const checks: Check[] = []
+  const major = Math.floor(f.serverVersionNum / 10000)
+  checks.push(
+    major >= MIN_MAJOR && major <= MAX_MAJOR
+      ? {name: 'server version', status: 'ok', detail: `PostgreSQL ${f.serverVersion}`}
+      : {
+          name: 'server version',
+          status: 'fail',
+          detail: `PostgreSQL ${f.serverVersion} is not supported`,
+          hint: `steep-repl supports PostgreSQL ${MIN_MAJOR} to ${MAX_MAJOR}.`,
+        },
+  )
+  if (!f.schemaInstalled) {
+    checks.push({name: 'steep_repl schema', status: 'fail', detail: 'not installed', hint: 'Run: steep-repl install -d <this connection>'})
+  } else if (f.schemaVersion < f.expectedSchemaVersion) {
+    checks.push({
+      name: 'steep_repl schema',
+      status: 'fail',
+      detail: `version ${f.schemaVersion}, this steep-repl expects ${f.expectedSchemaVersion}`,
+      hint: 'Run: steep-repl install -d <this connection> (upgrades in place)',
+    })
+  } else if (f.schemaVersion > f.expectedSchemaVersion) {
+    checks.push({
+      name: 'steep_repl schema',
+      status: 'fail',
+      detail: `version ${f.schemaVersion} is newer than this steep-repl (${f.expectedSchemaVersion})`,
+      hint: 'Upgrade steep-repl.',
+    })
+  } else {
+    checks.push({name: 'steep_repl schema', status: 'ok', detail: `version ${f.schemaVersion}`})
+  }
+  checks.push(
+    f.walLevel === 'logical'
+      ? {name: 'wal_level', status: 'ok', detail: 'logical'}
+      : {
+          name: 'wal_level',
+          status: 'fail',
+          detail: `${f.walLevel} (logical replication needs logical)`,
+          hint: "ALTER SYSTEM SET wal_level = 'logical'; then restart the server.",
+        },
+  )
+  const used = f.slots.length
+  checks.push(
+    f.maxReplicationSlots > used && f.maxWalSenders > 0
+      ? {name: 'replication capacity', status: 'ok', detail: `${used}/${f.maxReplicationSlots} slots used, ${f.maxWalSenders} WAL senders`}
+      : {
+          name: 'replication capacity',
+          status: 'fail',
+          detail: `${used}/${f.maxReplicationSlots} slots used, ${f.maxWalSenders} WAL senders`,
+          hint: 'Raise max_replication_slots and max_wal_senders (needs a restart).',
+        },
+  )
+  for (const s of f.slots) {
+    const retained = s.retained_bytes ?? 0
+    if (s.wal_status === 'lost') {
+      checks.push({
+        name: `slot ${s.slot_name}`,
+        status: 'fail',
+        detail: 'WAL it needs was removed (wal_status lost)',
+        hint: `Drop it: SELECT pg_drop_replication_slot('${s.slot_name.replace(/'/g, "''")}'); and re-seed its subscriber.`,
+      })
+    } else if (!s.active && retained > SLOT_RETAIN_WARN_FACTOR * f.maxWalSizeBytes) {
+      checks.push({
+        name: `slot ${s.slot_name}`,
+        status: 'warn',
+        detail: `inactive and retaining ${retained} bytes of WAL`,
+        hint: 'If nothing will consume it any more, drop it so the server stops keeping WAL.',
+      })
+    }
+  }
+  const missing: string[] = []
+  if (!f.superuser) {
+    if (!f.replication) missing.push('REPLICATION (slots, snapshots)')
+    if (!f.canCreateInDatabase) missing.push('CREATE on the database (install, publications)')
+  }
+  checks.push(
+    missing.length === 0
+      ? {
+          name: 'privileges',
+          status: 'ok',
+          detail: f.superuser
+            ? `${f.role} is superuser`
+            : `${f.role} has REPLICATION and CREATE${f.canAlterSystemMaxWalSize ? ', ALTER SYSTEM max_wal_size' : ''}`,
+        }
+      : {
+          name: 'privileges',
+          status: 'fail',
+          detail: `${f.role} lacks ${missing.join(', ')}`,
+          hint: `As a superuser: ALTER ROLE ${f.role} REPLICATION; GRANT CREATE ON DATABASE <db> TO ${f.role};`,
+        },
+  )
+  if (!f.superuser && !f.canAlterSystemMaxWalSize) {
+    checks.push({
+      name: 'walrus privileges',
+      status: 'info',
+      detail: 'cannot ALTER SYSTEM SET max_wal_size (walrus can only recommend)',
+      hint: `GRANT ALTER SYSTEM ON PARAMETER max_wal_size TO ${f.role};`,
+    })
+  }
+  if (f.inRecovery) {
+    checks.push({name: 'role in cluster', status: 'info', detail: 'standby (in recovery): usable as a snapshot source only on 16+'})
+  }
+  if (f.queue) {
+    checks.push({
+      name: 'job queue',
+      status: f.queue.failedLastDay > 0 ? 'warn' : 'ok',
+      detail: `${f.queue.pending} pending, ${f.queue.running} running, ${f.queue.failedLastDay} failed in the last 24 h`,
+      hint: f.queue.failedLastDay > 0 ? 'See: steep-repl jobs list --status failed' : undefined,
+    })
+  }
+  return {
+    healthy: checks.every((c) => c.status !== 'fail'),
+    server: {version: f.serverVersion, versionNum: f.serverVersionNum, major, inRecovery: f.inRecovery, walLevel: f.walLevel},
+    schema: {installed: f.schemaInstalled, version: f.schemaVersion, expected: f.expectedSchemaVersion},
+    role: {name: f.role, superuser: f.superuser, replication: f.replication},
+    slots: f.slots,
+    queue: f.queue,
+    checks,
+  }
+}
