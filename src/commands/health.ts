@@ -21,7 +21,7 @@ Exits 0 only when every check passes (1 when one fails, 6 when the server cannot
   static override flags = {db: dbFlag}
 
   async run(): Promise<HealthReport> {
-    const conn = this.connection(this.flags.db)
+    const conn = await this.connection(this.flags.db)
     const report = judge(await withClient(conn, gatherHealth))
     if (!this.jsonEnabled()) {
       this.log(`${describeConnection(conn)}: ${report.healthy ? 'healthy' : 'NOT healthy'}\n`)

@@ -21,7 +21,7 @@ Running it again changes nothing. Access to the schema is revoked from PUBLIC.`
   }
 
   async run(): Promise<InstallResult | {dryRun: true; from: number; to: number; sql: string}> {
-    const conn = this.connection(this.flags.db)
+    const conn = await this.connection(this.flags.db)
     return withClient(conn, async (client) => {
       if (this.flags['dry-run']) {
         const state = await readSchemaState(client)

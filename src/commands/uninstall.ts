@@ -20,7 +20,7 @@ to ask on, --yes is required.`
   }
 
   async run(): Promise<UninstallResult> {
-    const conn = this.connection(this.flags.db)
+    const conn = await this.connection(this.flags.db)
     const where = describeConnection(conn)
     return withClient(conn, async (client) => {
       const running = await runningJobs(client)

@@ -3,7 +3,8 @@
 
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 import {ExitCode, SteepError} from './errors.js'
-import {type LoadedConfig, loadConfig} from './connection/config-file.js'
+import type {LoadedConfig} from './connection/config-file.js'
+import {looksLikeKeyValue, looksLikeUrl} from './connection/conninfo.js'
 import {type ConnParams, resolveConnection} from './connection/resolve.js'
 import {redact, redactValue} from './redact.js'
 
@@ -47,16 +48,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.args = args as BaseArgs<T>
   }
 
-  /** The config file, read once (only when a command needs it). */
-  protected config_(): LoadedConfig {
-    this.loadedConfig ??= loadConfig(this.flags.config)
-    return this.loadedConfig
-  }
-
   /** Resolves a connection flag value (or the environment when absent). */
-  protected connection(value: string | undefined, flag = '--db'): ConnParams {
-    const needsConfig = value !== undefined && !/^postgres(ql)?:\/\//i.test(value) && !/^\s*\w+\s*=/.test(value)
-    return resolveConnection({db: value, flag, config: needsConfig || this.flags.config ? this.config_() : undefined})
+  protected async connection(value: string | undefined, flag = '--db'): Promise<ConnParams> {
+    const isName = value !== undefined && !looksLikeUrl(value) && !looksLikeKeyValue(value)
+    if (!isName) return resolveConnection({db: value, flag})
+    // The config file (yaml + zod) is loaded only when a connection name is used: startup stays lean.
+    const {loadConfig, namedConnectionInfo} = await import('./connection/config-file.js')
+    this.loadedConfig ??= loadConfig(this.flags.config)
+    return resolveConnection({db: value, flag, config: this.loadedConfig, named: namedConnectionInfo})
   }
 
   /** A line of human information on stderr (also shown with --json; never on stdout). */

@@ -8,7 +8,7 @@ import {homedir, userInfo} from 'node:os'
 import path from 'node:path'
 import {ConfigError, UsageError} from '../errors.js'
 import {registerSecret} from '../redact.js'
-import {type LoadedConfig, namedConnectionInfo} from './config-file.js'
+import type {LoadedConfig, namedConnectionInfo} from './config-file.js'
 import {type ConnInfo, type ConnKeyword, looksLikeKeyValue, looksLikeUrl, parseConnString} from './conninfo.js'
 
 export const SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const
@@ -60,6 +60,8 @@ export interface ResolveInput {
   env?: NodeJS.ProcessEnv
   /** For messages: the flag that carried the value (default --db). */
   flag?: string
+  /** config-file.ts's namedConnectionInfo, passed in so yaml and zod load only when a name is used. */
+  named?: typeof namedConnectionInfo
 }
 
 /** Picks the keywords the user gave, before env/defaults. */
@@ -83,7 +85,8 @@ export function explicitInfo(input: ResolveInput): {info: ConnInfo; source: stri
         hint: 'Give a postgres:// URL, key=value pairs such as "host=db1 dbname=app", or add the name under connections: in the config file.',
       })
     }
-    return {info: namedConnectionInfo(input.config, db, env), source: `connection "${db}"`}
+    if (!input.named) throw new Error('resolveConnection: a connection name needs input.named')
+    return {info: input.named(input.config, db, env), source: `connection "${db}"`}
   }
   throw new UsageError(`${flag}: not a connection string or a connection name`, {
     hint: 'Give a postgres:// URL, key=value pairs such as "host=db1 dbname=app", or a name from the config file.',
@@ -218,7 +221,7 @@ function lookupPgpass(file: string, host: string, port: number, dbname: string, 
     if (!st.isFile()) return undefined
     // libpq ignores a password file that group or others can read.
     if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
-      process.emitWarning(`password file "${file}" has group or world access; permissions should be u=rw (0600) or less`)
+      process.stderr.write(`warning: password file "${file}" has group or world access; permissions should be u=rw (0600) or less\n`)
       return undefined
     }
     text = readFileSync(file, 'utf8')

@@ -23,9 +23,19 @@ export async function gatherHealth(client: pg.Client): Promise<HealthFacts> {
            (CASE WHEN pg_is_in_recovery() THEN NULL
                  ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) END)::float8 AS retained_bytes
       FROM pg_replication_slots ORDER BY slot_name`)
-  const schema = await readSchemaState(client)
+  // A role without USAGE on the schema cannot read its version: report that instead of failing.
+  // (Catalog lookups, not to_regclass: that needs USAGE on the schema and would raise.)
+  const access = await client.query<{present: boolean; readable: boolean}>(`
+    WITH t AS (SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = 'steep_repl' AND c.relname IN ('schema_version', 'work_queue'))
+    SELECT EXISTS (SELECT 1 FROM t WHERE relname = 'schema_version') AS present,
+           COALESCE(bool_and(has_table_privilege(t.oid, 'SELECT')), true)
+             AND (SELECT has_schema_privilege(n.oid, 'USAGE') FROM pg_namespace n WHERE n.nspname = 'steep_repl') AS readable
+      FROM t`)
+  const schemaReadable = !access.rows[0]!.present || access.rows[0]!.readable
+  const schema = schemaReadable ? await readSchemaState(client) : {installed: true, version: 0, applied: []}
   let queue: HealthFacts['queue'] = null
-  if (schema.installed) {
+  if (schema.installed && schemaReadable) {
     const q = await client.query(`
       SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
              count(*) FILTER (WHERE status = 'running')::int AS running,
@@ -47,6 +57,7 @@ export async function gatherHealth(client: pg.Client): Promise<HealthFacts> {
     canCreateInDatabase: b.can_create,
     canAlterSystemMaxWalSize: b.can_alter_system,
     schemaInstalled: schema.installed,
+    schemaReadable,
     schemaVersion: schema.version,
     expectedSchemaVersion: latestVersion(),
     slots: slots.rows,

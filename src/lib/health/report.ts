@@ -29,6 +29,8 @@ export interface HealthFacts {
   canCreateInDatabase: boolean
   canAlterSystemMaxWalSize: boolean
   schemaInstalled: boolean
+  /** False when the schema exists but this role may not read it. */
+  schemaReadable: boolean
   schemaVersion: number
   expectedSchemaVersion: number
   slots: SlotFact[]
@@ -68,7 +70,14 @@ export function judge(f: HealthFacts): HealthReport {
           hint: `steep-repl supports PostgreSQL ${MIN_MAJOR} to ${MAX_MAJOR}.`,
         },
   )
-  if (!f.schemaInstalled) {
+  if (f.schemaInstalled && !f.schemaReadable) {
+    checks.push({
+      name: 'steep_repl schema',
+      status: 'fail',
+      detail: `installed, but ${f.role} may not use it`,
+      hint: `As its owner: GRANT USAGE ON SCHEMA steep_repl TO ${f.role}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA steep_repl TO ${f.role};`,
+    })
+  } else if (!f.schemaInstalled) {
     checks.push({name: 'steep_repl schema', status: 'fail', detail: 'not installed', hint: 'Run: steep-repl install -d <this connection>'})
   } else if (f.schemaVersion < f.expectedSchemaVersion) {
     checks.push({
