@@ -33,8 +33,10 @@ export function listMigrations(dir = SQL_DIR): Migration[] {
     const sql = readFileSync(new URL(file, `file://${dir.endsWith('/') ? dir : dir + '/'}`), 'utf8')
     out.push({version: Number(m[1]), name: m[2]!, sql, checksum: createHash('sha256').update(sql).digest('hex')})
   }
+  // Versions are unique and ascending; gaps are allowed (capabilities reserve their numbers and may
+  // land in any order), and install applies whatever is missing, lowest first.
   out.forEach((mig, i) => {
-    if (mig.version !== i + 1) throw new Error(`migration numbering has a gap or duplicate at ${mig.version}_${mig.name}`)
+    if (i > 0 && mig.version <= out[i - 1]!.version) throw new Error(`duplicate migration version ${mig.version} (${mig.name})`)
   })
   if (dir === SQL_DIR) cached = out
   return out
