@@ -5,6 +5,7 @@ const healthy: HealthFacts = {
   serverVersion: '18.1',
   serverVersionNum: 180001,
   inRecovery: false,
+  tls: null,
   walLevel: 'logical',
   maxReplicationSlots: 10,
   maxWalSenders: 10,

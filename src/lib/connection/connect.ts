@@ -6,7 +6,7 @@
 import {readFileSync} from 'node:fs'
 import type {ConnectionOptions} from 'node:tls'
 import pg from 'pg'
-import {ConnectionError, isConnectionFailure, UsageError} from '../errors.js'
+import {ConnectionError, UsageError} from '../errors.js'
 import {redact} from '../redact.js'
 import {type ConnParams, describeConnection} from './resolve.js'
 
@@ -106,13 +106,14 @@ export async function openClient(p: ConnParams, o: OpenOptions = {}): Promise<pg
   }
 }
 
-export function toConnectionError(err: unknown, p: Pick<ConnParams, 'user' | 'host' | 'port' | 'dbname'>): Error {
-  if (!isConnectionFailure(err) && (err as {code?: string})?.code !== '3D000') return err as Error
+/** Wraps a failure to connect (any failure before the session is up: network, TLS, auth, database). */
+export function toConnectionError(err: unknown, p: Pick<ConnParams, 'user' | 'host' | 'port' | 'dbname'>): ConnectionError {
   const reason = redact(((err as Error).message || String(err)).replace(/^Error: /, ''))
   let hint = 'Check that the server is running and accepts connections, and the host, port and credentials.'
   if ((err as {code?: string}).code === '28P01') hint = 'Check the password (in the connection string, PGPASSWORD or ~/.pgpass).'
   if ((err as {code?: string}).code === '3D000') hint = 'Check the database name (dbname, PGDATABASE).'
   if (/timeout/i.test(reason)) hint = 'The server did not answer in time; check the host and port, or raise connect_timeout.'
+  if (/certificate|altnames|self.signed|TLS/i.test(reason)) hint = 'The server certificate did not verify: check sslrootcert (the CA) and that the host name matches the certificate, or use a weaker sslmode.'
   return new ConnectionError(`could not connect to ${describeConnection(p)}: ${reason}`, {cause: err, hint})
 }
 

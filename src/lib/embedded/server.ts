@@ -103,6 +103,8 @@ export interface EmbeddedServerOptions {
   password?: string
   /** Faster, unsafe settings for throwaway servers (fsync off); default true. */
   throwaway?: boolean
+  /** Serve TLS with this certificate and key (PEM files; copied into the data directory). */
+  tls?: {certFile: string; keyFile: string}
 }
 
 export class EmbeddedServer {
@@ -173,6 +175,15 @@ export class EmbeddedServer {
         '',
       ].join('\n'),
     )
+    const tlsSettings: Record<string, string> = {}
+    if (this.opts.tls) {
+      for (const [src, name] of [[this.opts.tls.certFile, 'server.crt'], [this.opts.tls.keyFile, 'server.key']] as const) {
+        const dest = path.join(pgdata, name)
+        writeFileSync(dest, readFileSync(src), {mode: 0o600})
+        this.chown(dest)
+      }
+      Object.assign(tlsSettings, {ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key'})
+    }
     this.port = this.opts.port ?? (await freePort())
     const settings: Record<string, string | number> = {
       listen_addresses: '127.0.0.1',
@@ -186,6 +197,7 @@ export class EmbeddedServer {
       max_connections: 200,
       shared_buffers: '128MB',
       ...(this.opts.throwaway === false ? {} : {fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off'}),
+      ...tlsSettings,
       ...this.opts.settings,
     }
     writeFileSync(

@@ -15,7 +15,8 @@ export async function gatherHealth(client: pg.Client): Promise<HealthFacts> {
            pg_size_bytes(current_setting('max_wal_size'))::float8 AS max_wal_size_bytes,
            r.rolname AS role, r.rolsuper AS superuser, r.rolreplication AS replication,
            has_database_privilege(current_database(), 'CREATE') AS can_create,
-           (r.rolsuper OR has_parameter_privilege('max_wal_size', 'ALTER SYSTEM')) AS can_alter_system
+           (r.rolsuper OR has_parameter_privilege('max_wal_size', 'ALTER SYSTEM')) AS can_alter_system,
+           (SELECT CASE WHEN s.ssl THEN s.version END FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()) AS tls
       FROM pg_roles r WHERE r.rolname = current_user`)
   const b = base.rows[0]
   const slots = await client.query<SlotFact>(`
@@ -47,6 +48,7 @@ export async function gatherHealth(client: pg.Client): Promise<HealthFacts> {
     serverVersion: b.server_version,
     serverVersionNum: b.server_version_num,
     inRecovery: b.in_recovery,
+    tls: b.tls ?? null,
     walLevel: b.wal_level,
     maxReplicationSlots: b.max_replication_slots,
     maxWalSenders: b.max_wal_senders,

@@ -19,6 +19,8 @@ export interface HealthFacts {
   serverVersion: string
   serverVersionNum: number
   inRecovery: boolean
+  /** TLS protocol of this connection (e.g. TLSv1.3), null when not encrypted. */
+  tls: string | null
   walLevel: string
   maxReplicationSlots: number
   maxWalSenders: number
@@ -46,7 +48,7 @@ export interface Check {
 
 export interface HealthReport {
   healthy: boolean
-  server: {version: string; versionNum: number; major: number; inRecovery: boolean; walLevel: string}
+  server: {version: string; versionNum: number; major: number; inRecovery: boolean; walLevel: string; tls: string | null}
   schema: {installed: boolean; version: number; expected: number}
   role: {name: string; superuser: boolean; replication: boolean}
   slots: SlotFact[]
@@ -62,7 +64,7 @@ export function judge(f: HealthFacts): HealthReport {
   const major = Math.floor(f.serverVersionNum / 10000)
   checks.push(
     major >= MIN_MAJOR && major <= MAX_MAJOR
-      ? {name: 'server version', status: 'ok', detail: `PostgreSQL ${f.serverVersion}`}
+      ? {name: 'server version', status: 'ok', detail: `PostgreSQL ${f.serverVersion}${f.tls ? ` (connected with ${f.tls})` : ''}`}
       : {
           name: 'server version',
           status: 'fail',
@@ -177,7 +179,7 @@ export function judge(f: HealthFacts): HealthReport {
   }
   return {
     healthy: checks.every((c) => c.status !== 'fail'),
-    server: {version: f.serverVersion, versionNum: f.serverVersionNum, major, inRecovery: f.inRecovery, walLevel: f.walLevel},
+    server: {version: f.serverVersion, versionNum: f.serverVersionNum, major, inRecovery: f.inRecovery, walLevel: f.walLevel, tls: f.tls},
     schema: {installed: f.schemaInstalled, version: f.schemaVersion, expected: f.expectedSchemaVersion},
     role: {name: f.role, superuser: f.superuser, replication: f.replication},
     slots: f.slots,
