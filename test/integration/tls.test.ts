@@ -6,7 +6,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {runCli} from '../helpers/cli.js'
-import {shared, startTestServer} from '../helpers/pg.js'
+import {shared} from '../helpers/pg.js'
 import type {ServerHandle} from '../helpers/servers.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'steep-tls-'))
