@@ -3,7 +3,7 @@ import {randomBytes} from 'node:crypto'
 import {existsSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {Readable} from 'node:stream'
+import {Readable, Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {describe, expect, it} from 'vitest'
 import {checkLevel, COMPRESSIONS, type Compression, createCompressor, createDecompressor, EXTENSION, Lz4FrameScanner} from '../../src/lib/snapshot/codec.js'
@@ -28,11 +28,15 @@ function sample(bytes: number): Buffer[] {
   return chunks
 }
 
-async function collect(chunks: Buffer[], ...streams: NodeJS.ReadWriteStream[]): Promise<Buffer> {
+async function collect(chunks: Buffer[], stream: NodeJS.ReadWriteStream): Promise<Buffer> {
   const parts: Buffer[] = []
-  await pipeline(Readable.from(chunks), ...(streams as [NodeJS.ReadWriteStream]), async function* (src: AsyncIterable<Buffer>) {
-    for await (const c of src) parts.push(c)
+  const sink = new Writable({
+    write(c: Buffer, _e, cb) {
+      parts.push(c)
+      cb()
+    },
   })
+  await pipeline(Readable.from(chunks), stream, sink)
   return Buffer.concat(parts)
 }
 
