@@ -1,0 +1,135 @@
+// Splitting tables into parts that N connections copy at once. Pure: the catalog facts come in as
+// plain values (read inside the exported snapshot, so min/max and sizes are exact for it).
+//
+// A part is a half-open range: [lo, hi) on an integer primary key, or on ctid pages. The first part
+// has no lower bound and the last none upper, so no row falls outside every part and none is in
+// two (the boundary-row lesson of pgEdge ACE). Parts are scheduled largest first so the long tail
+// starts early.
+
+export interface IntKey {
+  column: string
+  /** Bounds of the key inside the snapshot, as decimal strings (int8 does not fit a number). */
+  min: string
+  max: string
+}
+
+export interface TableFacts {
+  schema: string
+  name: string
+  /** On-disk size of the heap in bytes (pg_relation_size), at the snapshot. */
+  bytes: number
+  /** Heap pages (bytes / block size). */
+  pages: number
+  /** Estimated rows (reltuples), for progress only. */
+  rows: number
+  /** Single-column integer primary key, when there is one. */
+  intKey?: IntKey
+}
+
+export type PartRange =
+  | {kind: 'all'}
+  | {kind: 'key'; column: string; from: string | null; to: string | null}
+  | {kind: 'pages'; from: number | null; to: number | null}
+
+export interface Part {
+  table: TableFacts
+  index: number
+  count: number
+  range: PartRange
+  /** Estimated bytes of this part, for scheduling and progress. */
+  estBytes: number
+}
+
+export interface SplitOptions {
+  /** Split tables larger than this many bytes; 0 or undefined: never split. */
+  splitLargerThan?: number
+  /** Upper bound on parts per table. */
+  maxParts?: number
+}
+
+export const DEFAULT_MAX_PARTS = 256
+
+export function planParts(tables: TableFacts[], opts: SplitOptions = {}): Part[] {
+  const parts: Part[] = []
+  for (const t of tables) {
+    const threshold = opts.splitLargerThan ?? 0
+    const wanted = threshold > 0 && t.bytes > threshold ? Math.min(Math.ceil(t.bytes / threshold), opts.maxParts ?? DEFAULT_MAX_PARTS) : 1
+    const ranges = wanted > 1 ? splitRanges(t, wanted) : [{kind: 'all'} as PartRange]
+    ranges.forEach((range, index) =>
+      parts.push({table: t, index, count: ranges.length, range, estBytes: t.bytes / ranges.length}),
+    )
+  }
+  // Largest first; ties in a stable, readable order.
+  return parts.sort(
+    (a, b) =>
+      b.estBytes - a.estBytes ||
+      a.table.schema.localeCompare(b.table.schema) ||
+      a.table.name.localeCompare(b.table.name) ||
+      a.index - b.index,
+  )
+}
+
+function splitRanges(t: TableFacts, wanted: number): PartRange[] {
+  if (t.intKey) {
+    const bounds = keyBoundaries(BigInt(t.intKey.min), BigInt(t.intKey.max), wanted)
+    if (bounds.length > 0) return toRanges(bounds.map(String), (from, to) => ({kind: 'key', column: t.intKey!.column, from, to}))
+  }
+  const bounds = pageBoundaries(t.pages, wanted)
+  if (bounds.length === 0) return [{kind: 'all'}]
+  return toRanges(bounds, (from, to) => ({kind: 'pages', from, to}))
+}
+
+/** n-1 interior boundaries that cut [min, max] into n ranges of equal width (fewer when narrow). */
+export function keyBoundaries(min: bigint, max: bigint, n: number): bigint[] {
+  if (max <= min || n < 2) return []
+  const span = max - min + 1n
+  const parts = BigInt(n) > span ? span : BigInt(n)
+  const out: bigint[] = []
+  for (let i = 1n; i < parts; i++) {
+    const b = min + (span * i) / parts
+    if (out.length === 0 || b > out[out.length - 1]!) out.push(b)
+  }
+  return out
+}
+
+export function pageBoundaries(pages: number, n: number): number[] {
+  if (pages < 2 || n < 2) return []
+  const parts = Math.min(n, pages)
+  const out: number[] = []
+  for (let i = 1; i < parts; i++) {
+    const b = Math.floor((pages * i) / parts)
+    if (b > 0 && (out.length === 0 || b > out[out.length - 1]!)) out.push(b)
+  }
+  return out
+}
+
+function toRanges<T>(bounds: T[], make: (from: T | null, to: T | null) => PartRange): PartRange[] {
+  const out: PartRange[] = [make(null, bounds[0]!)]
+  for (let i = 0; i < bounds.length - 1; i++) out.push(make(bounds[i]!, bounds[i + 1]!))
+  out.push(make(bounds[bounds.length - 1]!, null))
+  return out
+}
+
+/**
+ * The WHERE clause of a part, for `COPY (SELECT … WHERE …) TO STDOUT`, which cannot take bind
+ * parameters: the bounds are written as literals. Safe because they are integers this module
+ * produced (checked again here), never user text; plain integer literals also keep the comparison
+ * on the column's own type, so the primary key index (or a TID range scan) is used.
+ */
+export function rangeWhere(range: PartRange, quote: (id: string) => string): string {
+  if (range.kind === 'all') return 'true'
+  const conds: string[] = []
+  const check = (v: string | number) => {
+    if (!/^-?\d+$/.test(String(v))) throw new Error(`invalid range bound ${String(v)}`)
+    return String(v)
+  }
+  if (range.kind === 'key') {
+    const col = quote(range.column)
+    if (range.from !== null) conds.push(`${col} >= ${check(range.from)}`)
+    if (range.to !== null) conds.push(`${col} < ${check(range.to)}`)
+  } else {
+    if (range.from !== null) conds.push(`ctid >= '(${check(range.from)},0)'::tid`)
+    if (range.to !== null) conds.push(`ctid < '(${check(range.to)},0)'::tid`)
+  }
+  return conds.join(' AND ') || 'true'
+}
