@@ -1,0 +1,101 @@
+// Moving one table part: out of the source into a compressed, hashed file (generate), and from
+// such a file into the target (apply), or straight from a source to a target connection (node
+// init). COPY text format throughout: it round-trips every type through its own I/O functions.
+
+import {createReadStream} from 'node:fs'
+import {pipeline} from 'node:stream/promises'
+import pg from 'pg'
+import copyStreams from 'pg-copy-streams'
+import {type Compression, createCompressor, createDecompressor} from './codec.js'
+import {type PartRange, rangeWhere} from './plan.js'
+import {AtomicFileSink, Meter} from './streams.js'
+
+const q = pg.escapeIdentifier
+
+export interface TableRef {
+  schema: string
+  name: string
+  columns: string[]
+}
+
+export const qualified = (t: {schema: string; name: string}) => `${q(t.schema)}.${q(t.name)}`
+const columnList = (cols: string[]) => `(${cols.map(q).join(', ')})`
+
+/** The COPY … TO STDOUT statement for a part (plain COPY for a whole table: the fastest path). */
+export function copyOutSql(t: TableRef, range: PartRange): string {
+  if (range.kind === 'all') return `COPY ${qualified(t)} ${columnList(t.columns)} TO STDOUT`
+  return `COPY (SELECT ${t.columns.map(q).join(', ')} FROM ONLY ${qualified(t)} WHERE ${rangeWhere(range, q)}) TO STDOUT`
+}
+
+export function copyInSql(t: TableRef, freeze: boolean): string {
+  return `COPY ${qualified(t)} ${columnList(t.columns)} FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`
+}
+
+export interface PartOutResult {
+  rows: number
+  rawBytes: number
+  fileBytes: number
+  sha256: string
+  dataSha256: string
+}
+
+/**
+ * COPY a part of a table into `file` through the compressor. onProgress gets the raw bytes and rows
+ * so far. The file appears under its name only when complete.
+ */
+export async function copyPartToFile(
+  client: pg.Client,
+  t: TableRef,
+  range: PartRange,
+  file: string,
+  compression: Compression,
+  level: number | undefined,
+  onProgress?: (rawBytes: number, rows: number) => void,
+  signal?: AbortSignal,
+): Promise<PartOutResult> {
+  const raw = new Meter(onProgress)
+  const stored = new Meter(undefined, false)
+  const source = client.query(copyStreams.to(copyOutSql(t, range)))
+  await pipeline(source, raw, await createCompressor(compression, level), stored, new AtomicFileSink(file), {signal})
+  return {rows: raw.rows, rawBytes: raw.bytes, fileBytes: stored.bytes, sha256: stored.digest(), dataSha256: raw.digest()}
+}
+
+export interface PartInResult {
+  rows: number
+  rawBytes: number
+  /** SHA-256 of the file as read (compare with the manifest before committing). */
+  sha256: string
+  dataSha256: string
+}
+
+/** COPY a part file into the target table (inside the caller's transaction). */
+export async function copyFileToTable(
+  client: pg.Client,
+  t: TableRef,
+  file: string,
+  compression: Compression,
+  freeze: boolean,
+  onProgress?: (rawBytes: number, rows: number) => void,
+  signal?: AbortSignal,
+): Promise<PartInResult> {
+  const stored = new Meter(undefined, false)
+  const raw = new Meter(onProgress)
+  const sink = client.query(copyStreams.from(copyInSql(t, freeze)))
+  await pipeline(createReadStream(file, {highWaterMark: 1024 * 1024}), stored, await createDecompressor(compression), raw, sink, {signal})
+  return {rows: raw.rows, rawBytes: raw.bytes, sha256: stored.digest(), dataSha256: raw.digest()}
+}
+
+/** COPY a part straight from a source connection into a target connection (node init). */
+export async function copyPartDirect(
+  from: pg.Client,
+  to: pg.Client,
+  t: TableRef,
+  range: PartRange,
+  freeze: boolean,
+  onProgress?: (rawBytes: number, rows: number) => void,
+  signal?: AbortSignal,
+): Promise<{rows: number; rawBytes: number; dataSha256: string}> {
+  const raw = new Meter(onProgress)
+  await pipeline(from.query(copyStreams.to(copyOutSql(t, range))), raw, to.query(copyStreams.from(copyInSql(t, freeze))), {signal})
+  return {rows: raw.rows, rawBytes: raw.bytes, dataSha256: raw.digest()}
+}
