@@ -29,49 +29,49 @@ export class SteepError extends Error {
 
 export class UsageError extends SteepError {
   override readonly exitCode = ExitCode.usage
-  override readonly code = 'usage'
+  override readonly code: string = 'usage'
 }
 
 /** The configuration file is unreadable or invalid: names the file, the key and the problem. */
 export class ConfigError extends SteepError {
   override readonly exitCode = ExitCode.usage
-  override readonly code = 'config'
+  override readonly code: string = 'config'
 }
 
 export class ConnectionError extends SteepError {
   override readonly exitCode = ExitCode.connection
-  override readonly code = 'connection'
+  override readonly code: string = 'connection'
 }
 
 export class SchemaMismatchError extends SteepError {
   override readonly exitCode = ExitCode.schemaMismatch
-  override readonly code = 'schema_mismatch'
+  override readonly code: string = 'schema_mismatch'
 }
 
 export class CancelledError extends SteepError {
   override readonly exitCode = ExitCode.cancelled
-  override readonly code = 'cancelled'
+  override readonly code: string = 'cancelled'
 }
 
 export class TimeoutError extends SteepError {
   override readonly exitCode = ExitCode.timeout
-  override readonly code = 'timeout'
+  override readonly code: string = 'timeout'
 }
 
 /** The steep_repl schema is missing or at another version than this CLI expects. */
 export class NotInstalledError extends SteepError {
   override readonly exitCode = ExitCode.schemaMismatch
-  override readonly code = 'not_installed'
+  override readonly code: string = 'not_installed'
 }
 
 /** The server refused because the role lacks a privilege. */
 export class PermissionError extends SteepError {
-  override readonly code = 'permission'
+  override readonly code: string = 'permission'
 }
 
 /** An operation refused because of the state it found (running jobs, existing objects, ...). */
 export class StateError extends SteepError {
-  override readonly code = 'state'
+  override readonly code: string = 'state'
 }
 
 // SQLSTATE classes that mean "could not reach or lost the server" (class 08, plus admin shutdown

@@ -31,8 +31,8 @@ export type PartRange =
   | {kind: 'key'; column: string; from: string | null; to: string | null}
   | {kind: 'pages'; from: number | null; to: number | null}
 
-export interface Part {
-  table: TableFacts
+export interface Part<T extends TableFacts = TableFacts> {
+  table: T
   index: number
   count: number
   range: PartRange
@@ -49,8 +49,8 @@ export interface SplitOptions {
 
 export const DEFAULT_MAX_PARTS = 256
 
-export function planParts(tables: TableFacts[], opts: SplitOptions = {}): Part[] {
-  const parts: Part[] = []
+export function planParts<T extends TableFacts>(tables: T[], opts: SplitOptions = {}): Array<Part<T>> {
+  const parts: Array<Part<T>> = []
   for (const t of tables) {
     const threshold = opts.splitLargerThan ?? 0
     const wanted = threshold > 0 && t.bytes > threshold ? Math.min(Math.ceil(t.bytes / threshold), opts.maxParts ?? DEFAULT_MAX_PARTS) : 1

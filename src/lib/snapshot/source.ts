@@ -65,13 +65,6 @@ export async function prepareSession(client: pg.Client): Promise<void> {
     SET bytea_output = 'hex'; SET client_encoding = 'UTF8'`)
 }
 
-export async function dropSlot(client: pg.Client, slotName: string): Promise<boolean> {
-  const r = await client.query(
-    `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`,
-    [slotName],
-  )
-  return (r.rowCount ?? 0) > 0
-}
 
 /** CREATE PUBLICATION for exactly these tables (partitions published through their root). */
 export async function createPublication(

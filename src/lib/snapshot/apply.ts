@@ -1,0 +1,267 @@
+// snapshot apply, the engine: verify, then the sections in pg_restore's order (pre-data, data with
+// N parallel COPY, post-data, sequences, ANALYZE), then optionally the subscription that hands
+// over to native logical replication at the snapshot's slot. Per-part state lives in the target
+// (steep_repl.snapshot_apply_parts, written in the same transaction as the part's rows), so
+// --resume after a crash continues exactly where the committed work ends.
+
+import {readFile} from 'node:fs/promises'
+import path from 'node:path'
+import pg from 'pg'
+import {openClient} from '../connection/connect.js'
+import {toKeyValue} from '../connection/conninfo.js'
+import type {ConnParams} from '../connection/resolve.js'
+import {StateError, UsageError} from '../errors.js'
+import {install} from '../install/migrations.js'
+import {copyFileToTable, qualified} from './copy.js'
+import type {Reporter} from './generate.js'
+import {type Manifest} from './manifest.js'
+import {ManifestError, readManifest, verifyFiles} from './manifest-io.js'
+import {runPool} from './pool.js'
+import {prepareSession} from './source.js'
+
+export interface ApplyOptions {
+  target: ConnParams
+  input: string
+  parallel: number
+  verify: boolean
+  resume: boolean
+  /** Create the subscription from this source (the snapshot must have kept its slot). */
+  subscribeFrom?: ConnParams
+  subscriptionName?: string
+  reporter?: Reporter
+  signal?: AbortSignal
+}
+
+export interface ApplyResult {
+  snapshotId: string
+  tables: number
+  parts: number
+  partsSkipped: number
+  rows: number
+  subscription: string | null
+  lsn: string
+}
+
+type Phase = 'pre-data' | 'data' | 'post-data' | 'sequences' | 'analyze' | 'subscribe' | 'done'
+const ORDER: Phase[] = ['pre-data', 'data', 'post-data', 'sequences', 'analyze', 'subscribe', 'done']
+
+/** Tables of the manifest that already exist on the target (a fresh apply refuses to touch them). */
+async function existingTables(client: pg.Client, m: Manifest): Promise<string[]> {
+  if (!m.tables.length) return []
+  const r = await client.query<{n: string}>(
+    `SELECT n.nspname || '.' || c.relname AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    [m.tables.map((t) => t.schema), m.tables.map((t) => t.name)],
+  )
+  return r.rows.map((x) => x.n)
+}
+
+async function setPhase(c: pg.Client, id: string, phase: Phase): Promise<void> {
+  await c.query(
+    `UPDATE steep_repl.snapshot_apply SET phase = $2, updated_at = now(), completed_at = CASE WHEN $2 = 'done' THEN now() END WHERE snapshot_id = $1`,
+    [id, phase],
+  )
+}
+
+export function subscriptionConninfo(p: ConnParams): string {
+  return toKeyValue({
+    host: p.host,
+    port: String(p.port),
+    dbname: p.dbname,
+    user: p.user,
+    ...(p.password ? {password: p.password} : {}),
+    sslmode: p.sslmode,
+    ...(p.sslrootcert ? {sslrootcert: p.sslrootcert} : {}),
+    ...(p.sslcert ? {sslcert: p.sslcert} : {}),
+    ...(p.sslkey ? {sslkey: p.sslkey} : {}),
+  })
+}
+
+export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
+  if (!Number.isInteger(o.parallel) || o.parallel < 1 || o.parallel > 64) throw new UsageError('--parallel must be between 1 and 64')
+  const dir = path.resolve(o.input)
+  const rep = o.reporter
+  const m = await readManifest(dir)
+  if (o.subscribeFrom && (!m.slot || !m.publication)) {
+    throw new UsageError('this snapshot was generated with --no-slot: there is no slot to subscribe from', {
+      hint: 'Generate it again with a kept slot (the default) to seed a replica.',
+    })
+  }
+  if (o.verify) {
+    rep?.phase('prepare', 'verifying checksums')
+    const v = await verifyFiles(dir, m, o.parallel)
+    if (!v.ok) {
+      throw new ManifestError(`snapshot verification failed; the target was not touched: ${v.problems.map((p) => `${p.file}: ${p.problem} (${p.detail})`).join('; ')}`)
+    }
+  }
+
+  const control = await openClient(o.target, {applicationName: 'steep-repl apply'})
+  control.on('error', () => {})
+  const loaders: pg.Client[] = []
+  try {
+    await install(control)
+    const state = await control.query<{phase: Phase; manifest_checksum: string}>(
+      `SELECT phase, manifest_checksum FROM steep_repl.snapshot_apply WHERE snapshot_id = $1`,
+      [m.snapshotId],
+    )
+    let phase: Phase
+    if (state.rows.length) {
+      if (!o.resume) {
+        const ph = state.rows[0]!.phase
+        throw new StateError(
+          ph === 'done'
+            ? `snapshot ${m.snapshotId} is already applied to this database`
+            : `an apply of snapshot ${m.snapshotId} stopped in phase ${ph} on this database; continue it with --resume`,
+        )
+      }
+      if (state.rows[0]!.manifest_checksum !== m.checksum) throw new StateError('the snapshot directory changed since the apply started; refusing to resume')
+      phase = state.rows[0]!.phase
+    } else {
+      const existing = await existingTables(control, m)
+      if (existing.length) {
+        throw new StateError(`the target already has ${existing.length} of the snapshot's tables (${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', …' : ''})`, {
+          hint: 'Apply into an empty database, or drop those tables first.',
+        })
+      }
+      phase = 'pre-data'
+    }
+    const at = (p: Phase) => ORDER.indexOf(phase) <= ORDER.indexOf(p)
+
+    if (at('pre-data')) {
+      rep?.phase('schema')
+      const sql = await readFile(path.join(dir, m.schemaFiles.preData.file), 'utf8')
+      await control.query('BEGIN')
+      await control.query(`INSERT INTO steep_repl.snapshot_apply (snapshot_id, manifest_checksum) VALUES ($1, $2)`, [m.snapshotId, m.checksum])
+      await control.query(sql)
+      await setPhase(control, m.snapshotId, 'data')
+      await control.query('COMMIT')
+      phase = 'data'
+    }
+
+    let partsSkipped = 0
+    let rows = 0
+    if (at('data')) {
+      rep?.phase('data', `${m.tables.length} tables`)
+      const done = new Set(
+        (await control.query<{file: string}>(`SELECT file FROM steep_repl.snapshot_apply_parts WHERE snapshot_id = $1`, [m.snapshotId])).rows.map((r) => r.file),
+      )
+      const work = m.tables
+        .flatMap((t) => t.parts.map((p) => ({t, p})))
+        .filter(({p}) => {
+          if (done.has(p.file)) partsSkipped++
+          return !done.has(p.file)
+        })
+        .sort((a, b) => b.p.rawBytes - a.p.rawBytes)
+      for (let i = 0; i < Math.min(o.parallel, work.length); i++) {
+        const c = await openClient(o.target, {applicationName: 'steep-repl apply'})
+        c.on('error', () => {})
+        await prepareSession(c)
+        // Loading is not replicated onward and does not fire the user's triggers.
+        await c.query(`SET session_replication_role = replica`)
+        loaders.push(c)
+      }
+      await runPool(
+        work,
+        o.parallel,
+        async ({t, p}, slot) => {
+          const c = loaders[slot]!
+          const label = `${t.schema}.${t.name}${t.parts.length > 1 ? ` [${p.index + 1}/${t.parts.length}]` : ''}`
+          rep?.part({id: p.file, label, state: 'start', bytes: 0, rows: 0, estBytes: p.rawBytes})
+          await c.query('BEGIN')
+          try {
+            // A whole table is emptied in the same transaction, which also lets COPY FREEZE skip the
+            // later vacuum; a split table's parts only add their own rows.
+            const whole = t.parts.length === 1
+            if (whole) await c.query(`TRUNCATE ONLY ${qualified(t)}`)
+            const r = await copyFileToTable(
+              c,
+              t,
+              path.join(dir, p.file),
+              m.compression.algorithm,
+              whole,
+              (bytes, n) => rep?.part({id: p.file, label, state: 'progress', bytes, rows: n, estBytes: p.rawBytes}),
+              o.signal,
+            )
+            if (r.sha256 !== p.sha256 || r.dataSha256 !== p.dataSha256 || r.rows !== p.rows) {
+              throw new ManifestError(`${p.file} does not match the manifest (changed after verification?); the part was rolled back`)
+            }
+            await c.query(
+              `INSERT INTO steep_repl.snapshot_apply_parts (snapshot_id, file, rows, raw_bytes, data_sha256) VALUES ($1, $2, $3, $4, $5)`,
+              [m.snapshotId, p.file, r.rows, r.rawBytes, r.dataSha256],
+            )
+            await c.query('COMMIT')
+            rows += r.rows
+            rep?.part({id: p.file, label, state: 'done', bytes: r.rawBytes, rows: r.rows, estBytes: p.rawBytes})
+          } catch (err) {
+            await c.query('ROLLBACK').catch(() => {})
+            throw err
+          }
+        },
+        o.signal,
+      )
+      await setPhase(control, m.snapshotId, 'post-data')
+      phase = 'post-data'
+    }
+
+    if (at('post-data')) {
+      rep?.phase('schema', 'post-data')
+      const sql = await readFile(path.join(dir, m.schemaFiles.postData.file), 'utf8')
+      await control.query('BEGIN')
+      await control.query(sql)
+      await setPhase(control, m.snapshotId, 'sequences')
+      await control.query('COMMIT')
+      phase = 'sequences'
+    }
+
+    if (at('sequences')) {
+      rep?.phase('sequences')
+      await control.query('BEGIN')
+      for (const s of m.sequences) {
+        await control.query(`SELECT pg_catalog.setval($1::regclass, $2::bigint, $3)`, [qualified(s), s.lastValue, s.isCalled])
+      }
+      await setPhase(control, m.snapshotId, 'analyze')
+      await control.query('COMMIT')
+      phase = 'analyze'
+    }
+
+    if (at('analyze')) {
+      for (const t of m.tables) await control.query(`ANALYZE ${qualified(t)}`)
+      await setPhase(control, m.snapshotId, 'subscribe')
+      phase = 'subscribe'
+    }
+
+    let subscription: string | null = null
+    if (at('subscribe')) {
+      if (o.subscribeFrom) {
+        subscription = o.subscriptionName ?? `steep_sub_${m.snapshotId.toLowerCase()}`
+        const exists = await control.query(`SELECT 1 FROM pg_subscription WHERE subname = $1`, [subscription])
+        if (!exists.rows.length) {
+          const v = (await control.query<{n: number}>(`SELECT current_setting('server_version_num')::int AS n`)).rows[0]!.n
+          const withOpts = [`create_slot = false`, `slot_name = ${pg.escapeLiteral(m.slot!.name)}`, `copy_data = false`]
+          if (v >= 160000) withOpts.push(`origin = none`)
+          // CREATE SUBSCRIPTION cannot take parameters: literals are escaped with escapeLiteral.
+          await control.query(
+            `CREATE SUBSCRIPTION ${pg.escapeIdentifier(subscription)} CONNECTION ${pg.escapeLiteral(subscriptionConninfo(o.subscribeFrom))} PUBLICATION ${pg.escapeIdentifier(m.publication!)} WITH (${withOpts.join(', ')})`,
+          )
+        }
+      }
+      await setPhase(control, m.snapshotId, 'done')
+    }
+    rep?.phase('done')
+    return {
+      snapshotId: m.snapshotId,
+      tables: m.tables.length,
+      parts: m.tables.reduce((s, t) => s + t.parts.length, 0),
+      partsSkipped,
+      rows,
+      subscription,
+      lsn: m.lsn,
+    }
+  } catch (err) {
+    await control.query('ROLLBACK').catch(() => {})
+    throw err
+  } finally {
+    for (const c of loaders) await c.end().catch(() => {})
+    await control.end().catch(() => {})
+  }
+}

@@ -1,0 +1,174 @@
+// What a snapshot copies, read from the catalogs inside the exported snapshot: the tables that hold
+// rows (ordinary tables and leaf partitions, unlogged included, extension members and steep_repl's
+// own excluded), the columns COPY moves (generated columns are recomputed by the target), a
+// single-column integer primary key to split on, sizes for scheduling, the top-level tables a
+// publication lists, and the sequences with their state.
+
+import pg from 'pg'
+import {UsageError} from '../errors.js'
+import type {TableFacts} from './plan.js'
+
+export interface DataTable extends TableFacts {
+  columns: string[]
+  /** schema.name of the top of its partition tree (itself when not a partition). */
+  root: {schema: string; name: string}
+  partition: boolean
+  unlogged: boolean
+  /** Whole-table checks need a PK or replica identity to replicate UPDATE/DELETE. */
+  hasReplicaIdentity: boolean
+}
+
+export interface Selection {
+  schemas?: string[]
+  tables?: string[]
+  excludeTables?: string[]
+}
+
+const EXCLUDED_SCHEMAS = ['pg_catalog', 'information_schema', 'steep_repl']
+
+/** Parses `schema.table` (each part may be "quoted"); a bare name means public. */
+export function parseQualifiedName(text: string): {schema: string; name: string} {
+  const parts: string[] = []
+  let i = 0
+  const s = text.trim()
+  while (i < s.length) {
+    let part = ''
+    if (s[i] === '"') {
+      i++
+      for (;;) {
+        if (i >= s.length) throw new UsageError(`unterminated quoted identifier in "${text}"`)
+        if (s[i] === '"') {
+          if (s[i + 1] === '"') {
+            part += '"'
+            i += 2
+            continue
+          }
+          i++
+          break
+        }
+        part += s[i++]
+      }
+    } else {
+      while (i < s.length && s[i] !== '.') part += s[i++]
+      part = part.toLowerCase()
+    }
+    parts.push(part)
+    if (i < s.length) {
+      if (s[i] !== '.') throw new UsageError(`invalid table name "${text}": expected schema.table`)
+      i++
+      if (i >= s.length) throw new UsageError(`invalid table name "${text}": nothing after the dot`)
+    }
+  }
+  if (parts.length === 1 && parts[0]) return {schema: 'public', name: parts[0]}
+  if (parts.length === 2 && parts[0] && parts[1]) return {schema: parts[0], name: parts[1]}
+  throw new UsageError(`invalid table name "${text}": expected schema.table (quote names with dots: "my.schema"."t")`)
+}
+
+const key = (t: {schema: string; name: string}) => `${t.schema}\u0000${t.name}`
+
+/** Applies --schema / --table / --exclude-table; a partitioned table selects its partitions. */
+export function selectTables(all: DataTable[], sel: Selection): DataTable[] {
+  const schemas = sel.schemas?.length ? new Set(sel.schemas) : undefined
+  const tables = sel.tables?.length ? new Set(sel.tables.map((t) => key(parseQualifiedName(t)))) : undefined
+  const excluded = new Set((sel.excludeTables ?? []).map((t) => key(parseQualifiedName(t))))
+  if (tables) {
+    const known = new Set(all.flatMap((t) => [key(t), key(t.root)]))
+    const missing = [...tables].filter((k) => !known.has(k))
+    if (missing.length) {
+      throw new UsageError(`no such table: ${missing.map((k) => k.replace('\u0000', '.')).join(', ')}`, {
+        hint: 'Names are schema.table; quote mixed-case names: --table \'public."MyTable"\'',
+      })
+    }
+  }
+  return all.filter((t) => {
+    if (schemas && !schemas.has(t.schema)) return false
+    if (tables && !tables.has(key(t)) && !tables.has(key(t.root))) return false
+    return !excluded.has(key(t)) && !excluded.has(key(t.root))
+  })
+}
+
+export async function listDataTables(client: pg.ClientBase): Promise<DataTable[]> {
+  const {rows} = await client.query(
+    `SELECT n.nspname AS schema, c.relname AS name, c.relispartition AS partition, c.relpersistence = 'u' AS unlogged,
+            pg_relation_size(c.oid)::float8 AS bytes,
+            (pg_relation_size(c.oid) / current_setting('block_size')::int)::float8 AS pages,
+            greatest(c.reltuples, 0)::float8 AS rows,
+            rn.nspname AS root_schema, rc.relname AS root_name,
+            ARRAY(SELECT a.attname::text FROM pg_attribute a
+                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+                   ORDER BY a.attnum) AS columns,
+            (SELECT a.attname::text FROM pg_index i
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+              WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnkeyatts = 1
+                AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)) AS int_key,
+            (c.relreplident = 'f' OR (c.relreplident IN ('d', 'i') AND EXISTS (
+               SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)))) AS has_replica_identity
+       FROM pg_class c
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_class rc ON rc.oid = coalesce(pg_partition_root(c.oid), c.oid)
+       JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+      WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+        AND n.nspname <> ALL ($1) AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+      ORDER BY 1, 2`,
+    [EXCLUDED_SCHEMAS],
+  )
+  return rows.map((r) => ({
+    schema: r.schema,
+    name: r.name,
+    bytes: r.bytes,
+    pages: r.pages,
+    rows: r.rows,
+    columns: r.columns,
+    partition: r.partition,
+    unlogged: r.unlogged,
+    root: {schema: r.root_schema, name: r.root_name},
+    hasReplicaIdentity: r.has_replica_identity,
+    ...(r.int_key ? {intKey: {column: r.int_key, min: '0', max: '0'}} : {}),
+  }))
+}
+
+/** Fills the integer key bounds (inside the snapshot) for the tables that will be split. */
+export async function readKeyBounds(client: pg.ClientBase, t: DataTable): Promise<void> {
+  if (!t.intKey) return
+  const col = pg.escapeIdentifier(t.intKey.column)
+  const r = await client.query(
+    `SELECT min(${col})::text AS min, max(${col})::text AS max FROM ONLY ${pg.escapeIdentifier(t.schema)}.${pg.escapeIdentifier(t.name)}`,
+  )
+  if (r.rows[0].min === null) delete t.intKey // empty table: nothing to split on
+  else t.intKey = {column: t.intKey.column, min: r.rows[0].min, max: r.rows[0].max}
+}
+
+export interface SequenceState {
+  schema: string
+  name: string
+  lastValue: string
+  isCalled: boolean
+}
+
+/** Sequences of the selected schemas with last_value and is_called, read from each sequence itself. */
+export async function readSequences(client: pg.ClientBase, schemas?: string[]): Promise<SequenceState[]> {
+  const {rows} = await client.query<{schema: string; name: string}>(
+    `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'S' AND n.nspname <> ALL ($1) AND n.nspname NOT LIKE 'pg\\_temp%'
+        AND ($2::text[] IS NULL OR n.nspname = ANY ($2))
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+      ORDER BY 1, 2`,
+    [EXCLUDED_SCHEMAS, schemas?.length ? schemas : null],
+  )
+  const out: SequenceState[] = []
+  for (const s of rows) {
+    const r = await client.query(
+      `SELECT last_value::text AS last_value, is_called FROM ${pg.escapeIdentifier(s.schema)}.${pg.escapeIdentifier(s.name)}`,
+    )
+    out.push({schema: s.schema, name: s.name, lastValue: r.rows[0].last_value, isCalled: r.rows[0].is_called})
+  }
+  return out
+}
+
+/** The tables a publication lists: the roots of the selected tables, each once. */
+export function publicationTables(tables: DataTable[]): Array<{schema: string; name: string}> {
+  const seen = new Map<string, {schema: string; name: string}>()
+  for (const t of tables) seen.set(key(t.root), t.root)
+  return [...seen.values()]
+}

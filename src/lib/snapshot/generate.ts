@@ -1,0 +1,246 @@
+// snapshot generate, the engine: everything between "here is a source and a directory" and "here
+// is a sealed manifest". Commands and the job layer call this; it reports progress through a
+// Reporter and stops at the next part boundary when the signal aborts.
+
+import {randomBytes} from 'node:crypto'
+import {mkdir, readdir, rm} from 'node:fs/promises'
+import path from 'node:path'
+import type pg from 'pg'
+import {openClient} from '../connection/connect.js'
+import type {ConnParams} from '../connection/resolve.js'
+import {StateError, UsageError} from '../errors.js'
+import {type Compression, checkLevel, EXTENSION} from './codec.js'
+import {listDataTables, publicationTables, readKeyBounds, readSequences, type Selection, selectTables} from './catalog.js'
+import {copyPartToFile} from './copy.js'
+import {dataFileName, FORMAT, FORMAT_VERSION, type Manifest, MANIFEST_FILE, type ManifestTable, newSnapshotId, sealManifest} from './manifest.js'
+import {type Part, planParts} from './plan.js'
+import {checkSlotName, createExportedSlot, createPublication, type ExportedSlot, importSnapshot, prepareSession} from './source.js'
+import {AtomicFileSink} from './streams.js'
+import {dropSlotAndPublication} from './cleanup.js'
+import {runPool} from './pool.js'
+
+export interface DdlSections {
+  preData: string
+  postData: string
+}
+
+/** Extracts the DDL with a client that is inside the snapshot transaction. */
+export type DdlProvider = (client: pg.Client, selection: Selection) => Promise<DdlSections>
+
+export interface Reporter {
+  phase(name: 'prepare' | 'schema' | 'data' | 'sequences' | 'manifest' | 'done', detail?: string): void
+  /** One part: totals known at start, then bytes/rows as they move. */
+  part(event: {id: string; label: string; state: 'start' | 'progress' | 'done'; bytes: number; rows: number; estBytes: number}): void
+}
+
+export interface GenerateOptions {
+  source: ConnParams
+  output: string
+  parallel: number
+  compression: Compression
+  level?: number
+  selection: Selection
+  /** Keep the slot (and a publication) for a subscriber; otherwise a temporary slot. */
+  keepSlot: boolean
+  slotName?: string
+  publicationName?: string
+  splitLargerThan?: number
+  nodeId?: string | null
+  force?: boolean
+  snapshotId?: string
+  ddl: DdlProvider
+  reporter?: Reporter
+  signal?: AbortSignal
+  toolVersion: string
+}
+
+export interface GenerateResult {
+  snapshotId: string
+  output: string
+  manifest: Manifest
+}
+
+const KNOWN_ENTRIES = new Set([MANIFEST_FILE, 'schema', 'data'])
+
+/** The output directory must be empty, or hold only a previous snapshot when --force is given. */
+export async function prepareOutputDir(dir: string, force: boolean): Promise<void> {
+  let entries: string[] = []
+  try {
+    entries = await readdir(dir)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOTDIR') throw new UsageError(`--output ${dir} is a file, not a directory`)
+    if (code !== 'ENOENT') throw new UsageError(`cannot read --output ${dir}: ${code}`)
+  }
+  if (entries.length) {
+    if (!force) throw new UsageError(`--output ${dir} is not empty`, {hint: 'Choose an empty directory, or pass --force to replace the snapshot in it.'})
+    const foreign = entries.filter((e) => !KNOWN_ENTRIES.has(e))
+    if (foreign.length) throw new UsageError(`--output ${dir} holds files that are not a snapshot (${foreign.slice(0, 3).join(', ')}); refusing to replace them even with --force`)
+    for (const e of entries) await rm(path.join(dir, e), {recursive: true, force: true})
+  }
+  try {
+    await mkdir(path.join(dir, 'schema'), {recursive: true})
+    await mkdir(path.join(dir, 'data'), {recursive: true})
+  } catch (err) {
+    throw new UsageError(`cannot create --output ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+}
+
+async function checkSource(client: pg.Client): Promise<{serverVersion: string; serverVersionNum: number; database: string; systemIdentifier: string}> {
+  const r = await client.query(`SELECT current_setting('wal_level') AS wal_level, current_setting('server_version') AS v,
+      current_setting('server_version_num')::int AS n, current_database() AS db,
+      (SELECT system_identifier::text FROM pg_control_system()) AS sysid,
+      (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user) AS can_replicate`)
+  const row = r.rows[0]
+  if (row.wal_level !== 'logical') {
+    throw new StateError(`the source has wal_level = ${row.wal_level}; a consistent snapshot needs a logical replication slot`, {
+      hint: "On the source: ALTER SYSTEM SET wal_level = 'logical'; then restart it.",
+    })
+  }
+  if (!row.can_replicate) {
+    throw new StateError('the source role can neither replicate nor is superuser', {hint: 'ALTER ROLE <role> REPLICATION; (as a superuser)'})
+  }
+  return {serverVersion: row.v, serverVersionNum: row.n, database: row.db, systemIdentifier: row.sysid}
+}
+
+async function writeText(file: string, text: string): Promise<{bytes: number; sha256: string}> {
+  const {createHash} = await import('node:crypto')
+  const sink = new AtomicFileSink(file)
+  await new Promise<void>((resolve, reject) => {
+    sink.on('error', reject)
+    sink.end(text, () => resolve())
+  })
+  const buf = Buffer.from(text)
+  return {bytes: buf.length, sha256: createHash('sha256').update(buf).digest('hex')}
+}
+
+export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResult> {
+  if (!Number.isInteger(o.parallel) || o.parallel < 1 || o.parallel > 64) throw new UsageError('--parallel must be between 1 and 64')
+  const level = checkLevel(o.compression, o.level)
+  const snapshotId = o.snapshotId ?? newSnapshotId(new Date(), randomBytes(4).toString('hex'))
+  const slotName = checkSlotName(o.slotName ?? `steep_${snapshotId.toLowerCase()}`)
+  const publicationName = o.keepSlot ? (o.publicationName ?? `steep_pub_${snapshotId.toLowerCase()}`) : null
+  const rep = o.reporter
+  const output = path.resolve(o.output)
+
+  const control = await openClient(o.source, {applicationName: 'steep-repl snapshot'})
+  control.on('error', () => {})
+  const readers: pg.Client[] = []
+  let slot: ExportedSlot | undefined
+  let createdPublication = false
+  let ok = false
+  try {
+    rep?.phase('prepare')
+    const server = await checkSource(control)
+    await prepareOutputDir(output, Boolean(o.force))
+
+    // The publication must exist before the slot's consistent point (see source.ts).
+    if (publicationName) {
+      await control.query('BEGIN ISOLATION LEVEL REPEATABLE READ')
+      const candidates = selectTables(await listDataTables(control), o.selection)
+      await createPublication(control, publicationName, publicationTables(candidates))
+      await control.query('COMMIT')
+      createdPublication = true
+    }
+    slot = await createExportedSlot(o.source, slotName, !o.keepSlot)
+    for (let i = 0; i < o.parallel; i++) {
+      const c = await openClient(o.source, {applicationName: 'steep-repl snapshot'})
+      c.on('error', () => {})
+      readers.push(c)
+      await prepareSession(c)
+      await importSnapshot(c, slot.snapshotName)
+    }
+    const main = readers[0]!
+
+    rep?.phase('schema')
+    const tables = selectTables(await listDataTables(main), o.selection)
+    for (const t of tables) if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(main, t)
+    const ddl = await o.ddl(main, o.selection)
+    const preData = await writeText(path.join(output, 'schema', 'pre-data.sql'), ddl.preData)
+    const postData = await writeText(path.join(output, 'schema', 'post-data.sql'), ddl.postData)
+
+    rep?.phase('data', `${tables.length} tables`)
+    const parts = planParts(tables, {splitLargerThan: o.splitLargerThan})
+    const tableIndex = new Map(tables.map((t, i) => [t, i]))
+    const results = new Map<Part<(typeof tables)[number]>, Awaited<ReturnType<typeof copyPartToFile>> & {file: string}>()
+    await runPool(
+      parts,
+      o.parallel,
+      async (p, slotIdx) => {
+        const file = dataFileName(tableIndex.get(p.table)!, p.index, EXTENSION[o.compression])
+        const id = file
+        const label = `${p.table.schema}.${p.table.name}${p.count > 1 ? ` [${p.index + 1}/${p.count}]` : ''}`
+        rep?.part({id, label, state: 'start', bytes: 0, rows: 0, estBytes: p.estBytes})
+        const r = await copyPartToFile(
+          readers[slotIdx]!,
+          p.table,
+          p.range,
+          path.join(output, file),
+          o.compression,
+          level,
+          (bytes, rows) => rep?.part({id, label, state: 'progress', bytes, rows, estBytes: p.estBytes}),
+          o.signal,
+        )
+        results.set(p, {...r, file})
+        rep?.part({id, label, state: 'done', bytes: r.rawBytes, rows: r.rows, estBytes: p.estBytes})
+      },
+      o.signal,
+    )
+
+    rep?.phase('sequences')
+    const schemas = o.selection.schemas
+    const sequences = await readSequences(main, schemas)
+
+    rep?.phase('manifest')
+    const mtables: ManifestTable[] = tables.map((t) => {
+      const tparts = parts
+        .filter((p) => p.table === t)
+        .sort((a, b) => a.index - b.index)
+        .map((p) => {
+          const r = results.get(p)!
+          return {index: p.index, range: p.range, file: r.file, rows: r.rows, rawBytes: r.rawBytes, fileBytes: r.fileBytes, sha256: r.sha256, dataSha256: r.dataSha256}
+        })
+      return {schema: t.schema, name: t.name, columns: t.columns, rows: tparts.reduce((s, p) => s + p.rows, 0), rawBytes: tparts.reduce((s, p) => s + p.rawBytes, 0), parts: tparts}
+    })
+    const allParts = mtables.flatMap((t) => t.parts)
+    const manifest = sealManifest({
+      format: FORMAT,
+      formatVersion: FORMAT_VERSION,
+      snapshotId,
+      createdAt: new Date().toISOString(),
+      tool: {name: 'steep-repl', version: o.toolVersion},
+      source: {nodeId: o.nodeId ?? null, ...server},
+      lsn: slot.lsn,
+      slot: o.keepSlot ? {name: slot.slotName, kept: true} : null,
+      publication: publicationName,
+      compression: {algorithm: o.compression, level},
+      schemaFiles: {preData: {file: 'schema/pre-data.sql', ...preData}, postData: {file: 'schema/post-data.sql', ...postData}},
+      tables: mtables,
+      sequences,
+      totals: {
+        tables: mtables.length,
+        parts: allParts.length,
+        rows: allParts.reduce((s, p) => s + p.rows, 0),
+        rawBytes: allParts.reduce((s, p) => s + p.rawBytes, 0),
+        fileBytes: allParts.reduce((s, p) => s + p.fileBytes, 0),
+      },
+    })
+    await writeText(path.join(output, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n')
+    rep?.phase('done')
+    ok = true
+    return {snapshotId, output, manifest}
+  } finally {
+    for (const c of readers) await c.end().catch(() => {})
+    // Closing the replication connection releases the exported snapshot and drops a temporary slot.
+    if (slot) await slot.conn.end().catch(() => {})
+    if (!ok) {
+      // No orphans: a kept slot and the publication made for it go when the snapshot failed.
+      if (o.keepSlot && (slot || createdPublication)) {
+        await dropSlotAndPublication(control, slot ? slotName : null, createdPublication ? publicationName : null).catch(() => {})
+      }
+      await rm(path.join(output, 'data'), {recursive: true, force: true}).catch(() => {})
+      await rm(path.join(output, 'schema'), {recursive: true, force: true}).catch(() => {})
+    }
+    await control.end().catch(() => {})
+  }
+}

@@ -1,0 +1,88 @@
+// Reading a snapshot directory: the manifest (shape and checksum) and the files it names (sizes and
+// checksums), without trusting any path in it to stay inside the directory unless checked.
+
+import {readFile, stat} from 'node:fs/promises'
+import path from 'node:path'
+import {StateError, UsageError} from '../errors.js'
+import {runPool} from './pool.js'
+import {checkManifest, isSafeRelativePath, type Manifest, MANIFEST_FILE} from './manifest.js'
+import {hashFile} from './streams.js'
+
+export class ManifestError extends StateError {
+  override readonly code = 'bad_manifest'
+}
+
+export async function readManifest(dir: string): Promise<Manifest> {
+  const file = path.join(dir, MANIFEST_FILE)
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') {
+      throw new UsageError(`${dir} is not a snapshot directory (no ${MANIFEST_FILE})`, {hint: 'A snapshot that failed or is still being written has no manifest.'})
+    }
+    throw new UsageError(`cannot read ${file}: ${code ?? (err as Error).message}`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new ManifestError(`${file} is not valid JSON: ${(err as Error).message}`)
+  }
+  const r = checkManifest(raw)
+  if (!r.ok) {
+    throw new ManifestError(`${file} is invalid: ${r.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, {
+      hint: 'The snapshot was damaged or edited; generate it again.',
+    })
+  }
+  return r.manifest
+}
+
+export interface FileProblem {
+  file: string
+  problem: 'missing' | 'size' | 'checksum' | 'unsafe path'
+  detail: string
+}
+
+export interface VerifyResult {
+  ok: boolean
+  files: number
+  bytes: number
+  problems: FileProblem[]
+}
+
+/** Checks every file the manifest names: present, same size, same SHA-256. */
+export async function verifyFiles(dir: string, m: Manifest, parallel = 4, onFile?: (file: string, bytes: number) => void): Promise<VerifyResult> {
+  const entries = [
+    m.schemaFiles.preData,
+    m.schemaFiles.postData,
+    ...m.tables.flatMap((t) => t.parts.map((p) => ({file: p.file, bytes: p.fileBytes, sha256: p.sha256}))),
+  ]
+  const problems: FileProblem[] = []
+  let bytes = 0
+  const root = path.resolve(dir)
+  await runPool(entries, parallel, async (e) => {
+    const full = path.resolve(root, e.file)
+    if (!isSafeRelativePath(e.file) || !full.startsWith(root + path.sep)) {
+      problems.push({file: e.file, problem: 'unsafe path', detail: 'escapes the snapshot directory'})
+      return
+    }
+    try {
+      const st = await stat(full)
+      if (st.size !== e.bytes) {
+        problems.push({file: e.file, problem: 'size', detail: `${st.size} bytes, manifest says ${e.bytes}`})
+        return
+      }
+    } catch {
+      problems.push({file: e.file, problem: 'missing', detail: 'not found'})
+      return
+    }
+    const h = await hashFile(full)
+    bytes += h.bytes
+    onFile?.(e.file, h.bytes)
+    if (h.sha256 !== e.sha256) problems.push({file: e.file, problem: 'checksum', detail: `sha256 ${h.sha256.slice(0, 12)}…, manifest says ${e.sha256.slice(0, 12)}…`})
+  })
+  problems.sort((a, b) => a.file.localeCompare(b.file))
+  return {ok: problems.length === 0, files: entries.length, bytes, problems}
+}
