@@ -17,6 +17,7 @@ export type SendProgress = (encoded: string) => Promise<unknown>
 /** The ProgressReporter of one execution: records into the tracker, publishes on the throttle's schedule. */
 export class ProgressPublisher implements ProgressReporter {
   private timer: NodeJS.Timeout | undefined
+  private timerAt = 0
   private inFlight: Promise<void> | undefined
   private again = false
   private closed = false
@@ -75,9 +76,14 @@ export class ProgressPublisher implements ProgressReporter {
   }
 
   private schedule(): void {
-    if (this.closed || this.timer) return
+    if (this.closed) return
     const due = this.tracker.dueIn()
     if (due === null) return
+    const at = Date.now() + due
+    // A timer that fires soon enough stays; a later one (the idle keepalive) is brought forward.
+    if (this.timer && this.timerAt <= at) return
+    if (this.timer) clearTimeout(this.timer)
+    this.timerAt = at
     this.timer = setTimeout(() => {
       this.timer = undefined
       void this.publishNow()
