@@ -29,6 +29,11 @@ It logs one line per job event (JSON lines on stdout with --json).`
     operations: Flags.string({summary: 'Only these operations, comma-separated (default: every operation this CLI knows).', helpValue: 'a,b'}),
     'poll-interval': Flags.string({summary: 'How often to look for jobs without a wake-up (and reclaim expired leases).', default: '2s', helpValue: 'DURATION'}),
     heartbeat: Flags.integer({summary: 'Seconds between heartbeats in steep_repl.workers (live = seen within 3 heartbeats).', default: 5, min: 1, max: 3600}),
+    lease: Flags.string({
+      summary: "Lease length of the jobs this worker runs (default: each operation's own, 30s for most); renewed every third of it.",
+      description: 'A killed worker\'s jobs are taken again once their lease expires: a shorter lease means faster recovery and more renewals.',
+      helpValue: 'DURATION',
+    }),
     grace: Flags.string({summary: 'On SIGINT/SIGTERM, how long running jobs may go on before they are stopped and released.', default: '10s', helpValue: 'DURATION'}),
   }
 
@@ -39,6 +44,8 @@ It logs one line per job event (JSON lines on stdout with --json).`
     if (unknown.length) throw new UsageError(`--operations: unknown operation(s) ${unknown.join(', ')}`, {hint: `Known: ${known.join(', ')}`})
     const pollMs = parseDuration(this.flags['poll-interval'], '--poll-interval') * 1000
     const graceMs = parseDuration(this.flags.grace, '--grace') * 1000
+    const leaseSeconds = this.flags.lease ? parseDuration(this.flags.lease, '--lease') : undefined
+    if (leaseSeconds !== undefined && leaseSeconds < 1) throw new UsageError('--lease: at least 1s')
     if (pollMs < 100) throw new UsageError('--poll-interval: at least 100ms')
     const db = await this.connection(this.flags.db)
     const check = await openQueueClient(db, 'steep-repl worker')
@@ -56,6 +63,7 @@ It logs one line per job event (JSON lines on stdout with --json).`
       pollMs,
       heartbeatSeconds: this.flags.heartbeat,
       graceMs,
+      leaseSeconds,
       configPath: this.flags.config,
       version: this.config.version,
       onEvent: (e) => {

@@ -153,7 +153,7 @@ export class Worker {
           this.claimAgain = false
           const room = this.concurrency - this.running.size
           if (room <= 0 || this.stopping) break
-          const rows = await claim(this.control, {owner: this.id, operations: [...this.kinds.keys()], limit: room})
+          const rows = await claim(this.control, {owner: this.id, operations: [...this.kinds.keys()], limit: room, leaseSeconds: this.o.leaseSeconds})
           for (const row of rows) this.launch(row)
           if (rows.length === room) this.claimAgain = true
         } while (this.claimAgain && !this.stopping)
