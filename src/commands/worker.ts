@@ -74,21 +74,16 @@ It logs one line per job event (JSON lines on stdout with --json).`
     })
     await worker.start()
     let signals = 0
-    const done = new Promise<void>((resolve) => {
-      const onSignal = () => {
-        signals++
-        void worker.stop({now: signals > 1}).then(resolve)
-      }
-      process.on('SIGINT', onSignal)
-      process.on('SIGTERM', onSignal)
-      // A worker that stopped by itself (lost connection) ends the command too.
-      void (async () => {
-        while (!failed) await new Promise((r) => setTimeout(r, 500))
-        await worker.stop()
-        resolve()
-      })()
-    })
-    await done
+    const onSignal = () => {
+      signals++
+      void worker.stop({now: signals > 1})
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+    // Ends on a signal, or by itself when the worker loses its control connection.
+    await worker.finished
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
     if (failed) throw new ConnectionError(`worker stopped: lost its connection to ${describeConnection(db)}: ${failed}`)
   }
 }

@@ -63,6 +63,10 @@ export class Worker {
   private readonly concurrency: number
   private resolveConnection: (ref: string) => Promise<ConnParams>
 
+  private markFinished!: () => void
+  /** Resolves when the worker has stopped (after stop(), or by itself when its connection is lost). */
+  readonly finished = new Promise<void>((resolve) => (this.markFinished = resolve))
+
   constructor(private readonly o: WorkerOptions) {
     this.id = `worker:${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
     this.concurrency = Math.max(1, o.concurrency ?? 1)
@@ -229,6 +233,7 @@ export class Worker {
       await this.control.end().catch(() => {})
       await this.pool.end()
       this.emit({event: 'stopped', message: `${this.jobsDone} job(s) handled`})
+      this.markFinished()
     })()
     return this.stopped
   }
