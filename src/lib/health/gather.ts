@@ -36,7 +36,24 @@ export async function gatherHealth(client: pg.Client): Promise<HealthFacts> {
   const schemaReadable = !access.rows[0]!.present || access.rows[0]!.readable
   const schema = schemaReadable ? await readSchemaState(client) : {installed: true, version: 0, applied: []}
   let queue: HealthFacts['queue'] = null
-  if (schema.installed && schemaReadable) {
+  let workers: HealthFacts['workers'] = null
+  if (schema.installed && schemaReadable && schema.version >= 2) {
+    // The jobs schema: the same facts steep_repl.health() gives any SQL client, read through it
+    // (a role that may read the tables but not execute the function gets the queue counts only).
+    const h = await client
+      .query(`SELECT jobs_pending, jobs_running, jobs_failed_last_day, jobs_stale_leases, live_workers,
+                     oldest_pending_seconds FROM steep_repl.health()`)
+      .catch((err) => {
+        if ((err as {code?: string}).code === '42501') return null
+        throw err
+      })
+    const r = h?.rows[0]
+    if (r) {
+      queue = {pending: r.jobs_pending, running: r.jobs_running, failedLastDay: r.jobs_failed_last_day}
+      workers = {live: r.live_workers, staleLeases: r.jobs_stale_leases, oldestPendingSeconds: r.oldest_pending_seconds}
+    }
+  }
+  if (!queue && schema.installed && schemaReadable) {
     const q = await client.query(`
       SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
              count(*) FILTER (WHERE status = 'running')::int AS running,
@@ -64,5 +81,6 @@ export async function gatherHealth(client: pg.Client): Promise<HealthFacts> {
     expectedSchemaVersion: latestVersion(),
     slots: slots.rows,
     queue,
+    workers,
   }
 }

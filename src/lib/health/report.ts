@@ -37,6 +37,12 @@ export interface HealthFacts {
   expectedSchemaVersion: number
   slots: SlotFact[]
   queue: {pending: number; running: number; failedLastDay: number} | null
+  /**
+   * The executors (jobs schema version 2+): live workers, running jobs whose lease expired (their
+   * executor died; a worker reclaims them), and the age of the oldest pending job. The same facts
+   * steep_repl.health() returns, read through it.
+   */
+  workers?: {live: number; staleLeases: number; oldestPendingSeconds: number | null} | null
 }
 
 export interface Check {
@@ -53,8 +59,12 @@ export interface HealthReport {
   role: {name: string; superuser: boolean; replication: boolean}
   slots: SlotFact[]
   queue: HealthFacts['queue']
+  workers: NonNullable<HealthFacts['workers']> | null
   checks: Check[]
 }
+
+/** Pending jobs older than this with no live worker are worth a warning. */
+const PENDING_WARN_SECONDS = 60
 
 /** A slot retaining more than this many times max_wal_size, and not active, is worth a warning. */
 const SLOT_RETAIN_WARN_FACTOR = 2
@@ -177,6 +187,23 @@ export function judge(f: HealthFacts): HealthReport {
       hint: f.queue.failedLastDay > 0 ? 'See: steep-repl jobs list --status failed' : undefined,
     })
   }
+  if (f.workers) {
+    const w = f.workers
+    const waiting = f.queue !== null && f.queue.pending > 0 && w.live === 0 && (w.oldestPendingSeconds ?? 0) > PENDING_WARN_SECONDS
+    const problems: string[] = []
+    if (waiting) problems.push(`${f.queue!.pending} pending job(s) and no live worker`)
+    if (w.staleLeases > 0) problems.push(`${w.staleLeases} running job(s) whose executor stopped renewing its lease`)
+    checks.push({
+      name: 'workers',
+      status: problems.length ? 'warn' : 'ok',
+      detail: problems.length ? problems.join('; ') : `${w.live} live`,
+      hint: waiting
+        ? 'Start one: steep-repl worker -d <this connection> (or run job commands with --direct).'
+        : w.staleLeases > 0
+          ? 'A running worker reclaims them after the lease; otherwise start one: steep-repl worker -d <this connection>'
+          : undefined,
+    })
+  }
   return {
     healthy: checks.every((c) => c.status !== 'fail'),
     server: {version: f.serverVersion, versionNum: f.serverVersionNum, major, inRecovery: f.inRecovery, walLevel: f.walLevel, tls: f.tls},
@@ -184,6 +211,7 @@ export function judge(f: HealthFacts): HealthReport {
     role: {name: f.role, superuser: f.superuser, replication: f.replication},
     slots: f.slots,
     queue: f.queue,
+    workers: f.workers ?? null,
     checks,
   }
 }

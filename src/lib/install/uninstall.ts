@@ -10,12 +10,20 @@ export interface RunningJob {
   started_at: Date | null
 }
 
-/** Jobs that are running now (the jobs migration's lease columns refine this when present). */
+/**
+ * Jobs that are running now: with the jobs migration (002), those whose executor still holds a live
+ * lease — a job whose executor died (lease expired) does not block uninstall.
+ */
 export async function runningJobs(client: pg.Client): Promise<RunningJob[]> {
-  const {rows} = await client.query<{present: boolean}>(`SELECT to_regclass('steep_repl.work_queue') IS NOT NULL AS present`)
+  const {rows} = await client.query<{present: boolean; leases: boolean}>(
+    `SELECT to_regclass('steep_repl.work_queue') IS NOT NULL AS present,
+            EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('steep_repl.work_queue')
+                       AND attname = 'lease_expires_at' AND NOT attisdropped) AS leases`,
+  )
   if (!rows[0]?.present) return []
+  const live = rows[0].leases ? ` AND lease_expires_at > now()` : ''
   const res = await client.query<RunningJob>(
-    `SELECT id::text, operation, started_at FROM steep_repl.work_queue WHERE status = 'running' ORDER BY id`,
+    `SELECT id::text, operation, started_at FROM steep_repl.work_queue WHERE status = 'running'${live} ORDER BY id`,
   )
   return res.rows
 }

@@ -1,0 +1,323 @@
+// The work queue in SQL: enqueue, claim (one statement, FOR UPDATE SKIP LOCKED), leases renewed by
+// the executor, finish/retry/release, reclaim of expired leases, cancel, and the worker registry.
+// Every value is a bind parameter; every statement that changes a running job checks that the
+// caller still owns its lease (owner and attempt), so an executor that lost its lease changes nothing.
+
+import type pg from 'pg'
+import {type JobStatus, PROGRESS_CHANNEL, WORK_CHANNEL} from './progress-schema.js'
+
+type Queryable = Pick<pg.Client, 'query'>
+
+export interface JobRow {
+  id: string
+  operation: string
+  params: Record<string, unknown>
+  status: JobStatus
+  priority: number
+  attempts: number
+  max_attempts: number
+  lease_owner: string | null
+  lease_expires_at: Date | null
+  heartbeat_at: Date | null
+  executor: 'direct' | 'worker' | null
+  cancel_requested_at: Date | null
+  progress: unknown
+  result: unknown
+  error_message: string | null
+  created_at: Date
+  started_at: Date | null
+  completed_at: Date | null
+  run_after: Date
+  created_by: string
+  updated_at: Date
+}
+
+const JOB_COLUMNS = `id::text, operation, params, status, priority, attempts, max_attempts, lease_owner, lease_expires_at,
+  heartbeat_at, executor, cancel_requested_at, progress, result, error_message, created_at, started_at, completed_at,
+  run_after, created_by, updated_at`
+const Q_COLUMNS = JOB_COLUMNS.split(',').map((c) => `q.${c.trim()}`).join(', ')
+
+export const DEFAULT_LEASE_SECONDS = 30
+export const DEFAULT_MAX_ATTEMPTS = 3
+
+export interface EnqueueInput {
+  operation: string
+  params: Record<string, unknown>
+  priority?: number
+  maxAttempts?: number
+  runAfter?: Date
+}
+
+/** Queues a pending job and wakes the workers (through steep_repl.enqueue, as any SQL client would). */
+export async function enqueue(c: Queryable, job: EnqueueInput): Promise<string> {
+  const {rows} = await c.query<{id: string}>(`SELECT steep_repl.enqueue($1, $2::jsonb, $3, $4, $5)::text AS id`, [
+    job.operation,
+    JSON.stringify(job.params),
+    job.priority ?? 0,
+    job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    job.runAfter ?? null,
+  ])
+  return rows[0]!.id
+}
+
+/** Inserts a job already claimed by this process (a direct run): no worker can take it. */
+export async function insertRunning(c: Queryable, job: EnqueueInput & {owner: string; leaseSeconds: number}): Promise<JobRow> {
+  const {rows} = await c.query<JobRow>(
+    `INSERT INTO steep_repl.work_queue (operation, params, priority, max_attempts, status, attempts, lease_owner,
+                                        lease_expires_at, heartbeat_at, started_at, executor)
+     VALUES ($1, $2::jsonb, $3, $4, 'running', 1, $5, now() + make_interval(secs => $6), now(), now(), 'direct')
+     RETURNING ${JOB_COLUMNS}`,
+    [job.operation, JSON.stringify(job.params), job.priority ?? 0, job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS, job.owner, job.leaseSeconds],
+  )
+  return rows[0]!
+}
+
+export interface ClaimInput {
+  owner: string
+  /** Only these operations (the kinds the executor knows). */
+  operations: string[]
+  limit: number
+  leaseSeconds?: number
+}
+
+/** Claims up to `limit` pending jobs in one statement; concurrent claimers never get the same job. */
+export async function claim(c: Queryable, input: ClaimInput): Promise<JobRow[]> {
+  if (input.limit <= 0 || input.operations.length === 0) return []
+  const {rows} = await c.query<JobRow>(
+    `WITH next AS (
+       SELECT id FROM steep_repl.work_queue
+        WHERE status = 'pending' AND run_after <= now() AND operation = ANY ($2::text[])
+        ORDER BY priority DESC, run_after, id
+        LIMIT $3
+          FOR UPDATE SKIP LOCKED)
+     UPDATE steep_repl.work_queue q
+        SET status = 'running', attempts = q.attempts + 1, lease_owner = $1,
+            lease_expires_at = now() + make_interval(secs => $4), heartbeat_at = now(), started_at = now(),
+            completed_at = NULL, executor = 'worker', progress = NULL, updated_at = now()
+       FROM next WHERE q.id = next.id
+     RETURNING ${Q_COLUMNS}`,
+    [input.owner, input.operations, input.limit, input.leaseSeconds ?? DEFAULT_LEASE_SECONDS],
+  )
+  return rows.sort((a, b) => Number(a.id) - Number(b.id))
+}
+
+/** Claims one given pending job (a direct run taking back its own job after a retry delay). */
+export async function claimById(c: Queryable, id: string, owner: string, leaseSeconds: number, executor: 'direct' | 'worker'): Promise<JobRow | undefined> {
+  const {rows} = await c.query<JobRow>(
+    `UPDATE steep_repl.work_queue q
+        SET status = 'running', attempts = q.attempts + 1, lease_owner = $2,
+            lease_expires_at = now() + make_interval(secs => $3), heartbeat_at = now(), started_at = now(),
+            completed_at = NULL, executor = $4, progress = NULL, updated_at = now()
+      WHERE q.id = $1 AND q.status = 'pending'
+     RETURNING ${Q_COLUMNS}`,
+    [id, owner, leaseSeconds, executor],
+  )
+  return rows[0]
+}
+
+export interface Lease {
+  id: string
+  owner: string
+  attempt: number
+}
+
+export type RenewResult = {held: true; cancelRequested: boolean} | {held: false}
+
+/** Extends the lease; tells whether it is still held and whether a cancel was requested. */
+export async function renewLease(c: Queryable, lease: Lease, leaseSeconds: number): Promise<RenewResult> {
+  const {rows} = await c.query<{cancel: boolean}>(
+    `UPDATE steep_repl.work_queue
+        SET lease_expires_at = now() + make_interval(secs => $4), heartbeat_at = now()
+      WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'running'
+     RETURNING cancel_requested_at IS NOT NULL AS cancel`,
+    [lease.id, lease.owner, lease.attempt, leaseSeconds],
+  )
+  return rows[0] ? {held: true, cancelRequested: rows[0].cancel} : {held: false}
+}
+
+/** Persists the latest progress and publishes it, only while the lease is held. */
+export async function publishProgress(c: Queryable, lease: Lease, payload: string): Promise<boolean> {
+  const {rows} = await c.query(
+    `WITH u AS (UPDATE steep_repl.work_queue SET progress = $4::text::jsonb, updated_at = now()
+                 WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'running' RETURNING 1)
+     SELECT pg_notify('${PROGRESS_CHANNEL}', $4::text) FROM u`,
+    [lease.id, lease.owner, lease.attempt, payload],
+  )
+  return rows.length > 0
+}
+
+export interface FinishInput {
+  status: 'complete' | 'failed' | 'cancelled'
+  result?: unknown
+  error?: string | null
+  /** The final progress payload (encoded), persisted and published in the same statement. */
+  progress: string
+}
+
+/** Ends a job; false when the lease was lost meanwhile (nothing changed). */
+export async function finish(c: Queryable, lease: Lease, f: FinishInput): Promise<boolean> {
+  const {rows} = await c.query(
+    `WITH u AS (UPDATE steep_repl.work_queue
+                   SET status = $4, completed_at = now(), result = $5::text::jsonb, error_message = $6, progress = $7::text::jsonb,
+                       lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+                 WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'running' RETURNING 1)
+     SELECT pg_notify('${PROGRESS_CHANNEL}', $7::text) FROM u`,
+    [lease.id, lease.owner, lease.attempt, f.status, f.result === undefined ? null : JSON.stringify(f.result), f.error ?? null, f.progress],
+  )
+  return rows.length > 0
+}
+
+/**
+ * After a retryable failure: back to pending after `delaySeconds` while attempts remain (and wakes
+ * the workers), else failed. Returns the new status, or null when the lease was lost.
+ */
+export async function retryOrFail(c: Queryable, lease: Lease, error: string, delaySeconds: number, progress: string): Promise<'pending' | 'failed' | null> {
+  const {rows} = await c.query<{status: 'pending' | 'failed'; operation: string}>(
+    `WITH u AS (UPDATE steep_repl.work_queue
+                   SET status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,
+                       completed_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,
+                       run_after = now() + make_interval(secs => $5),
+                       error_message = CASE WHEN attempts < max_attempts THEN format('attempt %s of %s failed, retrying: %s', attempts, max_attempts, $4::text)
+                                            ELSE format('failed after %s attempts: %s', attempts, $4::text) END,
+                       progress = $6::text::jsonb, lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+                 WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'running'
+                RETURNING id, status, operation)
+     SELECT status, operation, pg_notify('${PROGRESS_CHANNEL}', $6::text),
+            CASE WHEN status = 'pending' THEN pg_notify('${WORK_CHANNEL}', 'job:' || id || ':' || operation) END
+       FROM u`,
+    [lease.id, lease.owner, lease.attempt, error, delaySeconds, progress],
+  )
+  return rows[0]?.status ?? null
+}
+
+/** Gives a job back untouched (executor shutting down): pending again, this attempt not counted. */
+export async function release(c: Queryable, lease: Lease, reason: string): Promise<boolean> {
+  const {rows} = await c.query<{operation: string}>(
+    `WITH u AS (UPDATE steep_repl.work_queue
+                   SET status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled' ELSE 'pending' END,
+                       completed_at = CASE WHEN cancel_requested_at IS NOT NULL THEN now() END,
+                       attempts = CASE WHEN cancel_requested_at IS NOT NULL THEN attempts ELSE attempts - 1 END,
+                       error_message = $4, lease_owner = NULL, lease_expires_at = NULL, run_after = now(), updated_at = now()
+                 WHERE id = $1 AND lease_owner = $2 AND attempts = $3 AND status = 'running'
+                RETURNING id, operation, status)
+     SELECT CASE WHEN status = 'pending' THEN pg_notify('${WORK_CHANNEL}', 'job:' || id || ':' || operation) END FROM u`,
+    [lease.id, lease.owner, lease.attempt, reason],
+  )
+  return rows.length > 0
+}
+
+export interface Reclaimed {
+  id: string
+  operation: string
+  status: JobStatus
+  error_message: string
+}
+
+/**
+ * Jobs whose lease expired (executor killed, host gone): back to pending while attempts remain,
+ * failed with the reason once they are used up, cancelled when a cancel had been requested.
+ */
+export async function reclaimExpired(c: Queryable): Promise<Reclaimed[]> {
+  const {rows} = await c.query<Reclaimed>(
+    `WITH u AS (
+       UPDATE steep_repl.work_queue
+          SET status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
+                            WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+              completed_at = CASE WHEN cancel_requested_at IS NOT NULL OR attempts >= max_attempts THEN now() END,
+              error_message = CASE
+                  WHEN cancel_requested_at IS NOT NULL THEN format('cancelled; its executor %s stopped before acknowledging', lease_owner)
+                  WHEN attempts >= max_attempts THEN format('failed after %s attempts: the lease of the last one expired (executor %s stopped renewing it: killed, or lost its connection)', attempts, lease_owner)
+                  ELSE format('attempt %s of %s lost: the lease expired (executor %s stopped renewing it); queued again', attempts, max_attempts, lease_owner) END,
+              lease_owner = NULL, lease_expires_at = NULL, run_after = now(), updated_at = now()
+        WHERE status = 'running' AND lease_expires_at < now()
+       RETURNING id::text, operation, status, error_message)
+     SELECT u.*, CASE WHEN status = 'pending' THEN pg_notify('${WORK_CHANNEL}', 'job:' || id || ':' || operation) END AS woke FROM u`,
+  )
+  return rows.map(({id, operation, status, error_message}) => ({id, operation, status, error_message}))
+}
+
+/** Cancels a job (steep_repl.cancel_job): returns the status after the call. */
+export async function requestCancel(c: Queryable, id: string): Promise<JobStatus> {
+  const {rows} = await c.query<{status: JobStatus}>(`SELECT steep_repl.cancel_job($1) AS status`, [id])
+  return rows[0]!.status
+}
+
+export async function getJob(c: Queryable, id: string): Promise<JobRow | undefined> {
+  const {rows} = await c.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM steep_repl.work_queue WHERE id = $1`, [id])
+  return rows[0]
+}
+
+export interface ListFilter {
+  status?: string[]
+  operation?: string[]
+  limit?: number
+}
+
+export async function listJobs(c: Queryable, f: ListFilter = {}): Promise<JobRow[]> {
+  const {rows} = await c.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM steep_repl.work_queue
+      WHERE ($1::text[] IS NULL OR status = ANY ($1)) AND ($2::text[] IS NULL OR operation = ANY ($2))
+      ORDER BY id DESC LIMIT $3`,
+    [f.status?.length ? f.status : null, f.operation?.length ? f.operation : null, f.limit ?? 50],
+  )
+  return rows
+}
+
+// ---- workers ----
+
+export interface WorkerRow {
+  id: string
+  host: string
+  pid: number
+  version: string
+  operations: string[] | null
+  concurrency: number
+  heartbeat_seconds: number
+  started_at: Date
+  last_seen: Date
+  jobs_done: string
+  live: boolean
+}
+
+export interface WorkerRegistration {
+  id: string
+  host: string
+  pid: number
+  version: string
+  operations: string[]
+  concurrency: number
+  heartbeatSeconds: number
+}
+
+export async function registerWorker(c: Queryable, w: WorkerRegistration): Promise<void> {
+  await c.query(
+    `INSERT INTO steep_repl.workers (id, host, pid, version, operations, concurrency, heartbeat_seconds)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (id) DO UPDATE SET last_seen = now(), operations = EXCLUDED.operations, concurrency = EXCLUDED.concurrency`,
+    [w.id, w.host, w.pid, w.version, w.operations, w.concurrency, w.heartbeatSeconds],
+  )
+}
+
+/** Marks the worker seen (re-registering it if someone removed its row) and prunes long-dead rows. */
+export async function workerHeartbeat(c: Queryable, w: WorkerRegistration, jobsDone: number): Promise<void> {
+  const {rowCount} = await c.query(`UPDATE steep_repl.workers SET last_seen = now(), jobs_done = $2 WHERE id = $1`, [w.id, jobsDone])
+  if (!rowCount) await registerWorker(c, w)
+  await c.query(`DELETE FROM steep_repl.workers WHERE last_seen < now() - interval '1 day'`)
+}
+
+export async function unregisterWorker(c: Queryable, id: string): Promise<void> {
+  await c.query(`DELETE FROM steep_repl.workers WHERE id = $1`, [id])
+}
+
+/** Workers, live ones first; with an operation, only the live ones that take it. */
+export async function listWorkers(c: Queryable, operation?: string): Promise<WorkerRow[]> {
+  const {rows} = await c.query<WorkerRow>(
+    `SELECT w.id, w.host, w.pid, w.version, w.operations, w.concurrency, w.heartbeat_seconds, w.started_at, w.last_seen,
+            w.jobs_done::text, steep_repl.worker_is_live(w) AS live
+       FROM steep_repl.workers w
+      WHERE $1::text IS NULL OR (steep_repl.worker_is_live(w) AND (w.operations IS NULL OR $1 = ANY (w.operations)))
+      ORDER BY live DESC, w.started_at`,
+    [operation ?? null],
+  )
+  return rows
+}
