@@ -3,7 +3,8 @@
 // Reporter and stops at the next part boundary when the signal aborts.
 
 import {randomBytes} from 'node:crypto'
-import {mkdir, readdir, rm} from 'node:fs/promises'
+import {constants} from 'node:fs'
+import {access, mkdir, readdir, rm} from 'node:fs/promises'
 import path from 'node:path'
 import type pg from 'pg'
 import {openClient} from '../connection/connect.js'
@@ -81,6 +82,7 @@ export async function prepareOutputDir(dir: string, force: boolean): Promise<voi
   try {
     await mkdir(path.join(dir, 'schema'), {recursive: true})
     await mkdir(path.join(dir, 'data'), {recursive: true})
+    await access(path.join(dir, 'data'), constants.W_OK)
   } catch (err) {
     throw new UsageError(`cannot create --output ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }

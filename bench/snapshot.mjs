@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// snapshot generate / apply against pg_dump -Fd -j N / pg_restore -j N, and against raw parallel
+// COPY TO STDOUT, on an embedded PostgreSQL 15 (so Debian's pg_dump 15 matches), same run, same
+// machine. Prints a table of times, ratios and peak RSS. Asserts nothing.
+//
+//   node bench/snapshot.mjs                 # pgbench scale 50 + a wide table, N = 2
+//   SCALE=100 JOBS=4 node bench/snapshot.mjs
+//
+// Needs: npm run build; Debian's postgresql-client-15 (pg_dump, pg_restore, pgbench).
+
+import {execFileSync, spawn} from 'node:child_process'
+import {cpus, totalmem} from 'node:os'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import pg from 'pg'
+import copyStreams from 'pg-copy-streams'
+import {pipeline} from 'node:stream/promises'
+import {Writable} from 'node:stream'
+import {EmbeddedServer} from '../dist/lib/embedded/server.js'
+
+const SCALE = Number(process.env.SCALE ?? 50)
+const JOBS = Number(process.env.JOBS ?? 2)
+const WIDE_ROWS = Number(process.env.WIDE_ROWS ?? 300000)
+const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url))
+const PGBIN = '/usr/lib/postgresql/15/bin'
+const tool = (name) => path.join(PGBIN, name)
+
+function timeCmd(cmd, args, env = {}) {
+  // /usr/bin/time gives the peak RSS of the process (and its waited-for children, for pg_dump -j).
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint()
+    const child = spawn('/usr/bin/time', ['-f', '%M', cmd, ...args], {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe']})
+    let err = ''
+    child.stderr.on('data', (d) => (err += d))
+    child.on('close', (code) => {
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9
+      if (code !== 0) return reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`))
+      const rssKb = Number(err.trim().split('\n').at(-1))
+      resolve({secs, rssMb: rssKb / 1024})
+    })
+  })
+}
+
+async function rawCopy(url, tables, jobs) {
+  // N connections, each COPY … TO STDOUT of whole tables (largest first), output discarded.
+  const t0 = process.hrtime.bigint()
+  let next = 0
+  let bytes = 0
+  const worker = async () => {
+    const c = new pg.Client({connectionString: url})
+    await c.connect()
+    while (next < tables.length) {
+      const t = tables[next++]
+      await pipeline(c.query(copyStreams.to(`COPY ${t} TO STDOUT`)), new Writable({write(chunk, _e, cb) { bytes += chunk.length; cb() }}))
+    }
+    await c.end()
+  }
+  await Promise.all(Array.from({length: jobs}, worker))
+  return {secs: Number(process.hrtime.bigint() - t0) / 1e9, bytes}
+}
+
+async function main() {
+  execFileSync(tool('pg_dump'), ['--version'])
+  const work = mkdtempSync(path.join(tmpdir(), 'steep-bench-'))
+  const server = await new EmbeddedServer({major: 15, settings: {max_wal_size: '4GB', checkpoint_timeout: '30min', maintenance_work_mem: '256MB'}}).start()
+  const env = {PGPASSWORD: server.password}
+  const url = (db) => `postgresql://postgres@127.0.0.1:${server.port}/${db}`
+  const results = []
+  try {
+    for (const db of ['bench', 'onebig']) await server.query(`CREATE DATABASE ${db}`)
+    console.error(`loading pgbench scale ${SCALE} and a wide table (${WIDE_ROWS} rows)…`)
+    execFileSync(tool('pgbench'), ['-i', '-q', '-s', String(SCALE), '-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', 'bench'], {env: {...process.env, ...env}, stdio: 'ignore'})
+    const wideCols = Array.from({length: 40}, (_, i) => `c${i} ${i % 3 === 0 ? 'text' : i % 3 === 1 ? 'numeric' : 'timestamptz'}`).join(', ')
+    const wideVals = Array.from({length: 40}, (_, i) => (i % 3 === 0 ? `md5((i + ${i})::text)` : i % 3 === 1 ? `(i * ${i + 1}) / 7.0` : `now() - (i || ' s')::interval`)).join(', ')
+    await server.query(`CREATE TABLE wide (id bigint PRIMARY KEY, ${wideCols}); INSERT INTO wide SELECT i, ${wideVals} FROM generate_series(1, ${WIDE_ROWS}) i`, [], 'bench')
+    // One big table only (pgbench_accounts alone).
+    execFileSync(tool('pgbench'), ['-i', '-q', '-I', 'dtgp', '-s', String(SCALE), '-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', 'onebig'], {env: {...process.env, ...env}, stdio: 'ignore'})
+    await server.query(`DROP TABLE pgbench_branches, pgbench_tellers, pgbench_history`, [], 'onebig')
+    await server.query('VACUUM ANALYZE', [], 'bench')
+    await server.query('VACUUM ANALYZE', [], 'onebig')
+    await server.query(`CREATE EXTENSION IF NOT EXISTS pg_prewarm`, [], 'bench').catch(() => {})
+
+    for (const db of ['bench', 'onebig']) {
+      await runCli(['install', '-d', url(db)], env)
+      const size = (await server.query(`SELECT pg_size_pretty(pg_database_size(current_database())) s`, [], db)).rows[0].s
+      const tables = (await server.query(`SELECT format('%I.%I', schemaname, relname) t FROM pg_stat_user_tables ORDER BY pg_relation_size(relid) DESC`, [], db)).rows.map((r) => r.t)
+      const raw = await rawCopy(url(db), tables, JOBS)
+      results.push({db, size, what: `raw COPY TO STDOUT -j${JOBS}`, secs: raw.secs, peer: null})
+      for (const [label, ourArgs, dumpArgs] of [
+        ['none', ['--compression', 'none'], ['-Z', '0']],
+        ['gzip 1', ['--compression', 'gzip', '--level', '1'], ['-Z', '1']],
+      ]) {
+        const out = path.join(work, `${db}-${label.replace(' ', '')}`)
+        const dumpDir = path.join(work, `${db}-dump-${label.replace(' ', '')}`)
+        const dump = await timeCmd(tool('pg_dump'), ['-Fd', '-j', String(JOBS), ...dumpArgs, '-f', dumpDir, '-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', db], env)
+        const ours = await timeCmd(process.execPath, [BIN, 'snapshot', 'generate', '--direct', '-d', url(db), '--output', out, '--parallel', String(JOBS), '--no-slot', '--split-larger-than', '64MB', ...ourArgs], env)
+        results.push({db, size, what: `generate ${label} vs pg_dump -Fd -j${JOBS}`, secs: ours.secs, peer: dump.secs, rss: ours.rssMb, peerRss: dump.rssMb})
+        if (label === 'none') results.push({db, size, what: `generate none vs raw COPY`, secs: ours.secs, peer: raw.secs})
+        // Restore both into fresh databases.
+        for (const t of ['r_ours', 'r_dump']) await server.query(`DROP DATABASE IF EXISTS ${t}`).then(() => server.query(`CREATE DATABASE ${t}`))
+        const restore = await timeCmd(tool('pg_restore'), ['-j', String(JOBS), '-d', `postgresql://postgres@127.0.0.1:${server.port}/r_dump`, dumpDir], env)
+        const apply = await timeCmd(process.execPath, [BIN, 'snapshot', 'apply', '--direct', '-d', url('r_ours'), '--input', out, '--parallel', String(JOBS)], env)
+        results.push({db, size, what: `apply ${label} vs pg_restore -j${JOBS}`, secs: apply.secs, peer: restore.secs, rss: apply.rssMb, peerRss: restore.rssMb})
+        rmSync(out, {recursive: true, force: true})
+        rmSync(dumpDir, {recursive: true, force: true})
+      }
+    }
+  } finally {
+    await server.stop()
+    rmSync(work, {recursive: true, force: true})
+  }
+  console.log(`\nsnapshot benchmark — PostgreSQL 15 embedded, pgbench scale ${SCALE} + wide(${WIDE_ROWS}), jobs ${JOBS}, ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`)
+  console.log('db'.padEnd(8) + 'size'.padEnd(9) + 'measure'.padEnd(40) + 'ours s'.padStart(8) + 'peer s'.padStart(8) + 'speed ×'.padStart(9) + 'RSS MB'.padStart(8) + 'peer RSS'.padStart(9))
+  for (const r of results) {
+    const ratio = r.peer ? (r.peer / r.secs).toFixed(2) : ''
+    console.log(r.db.padEnd(8) + r.size.padEnd(9) + r.what.padEnd(40) + r.secs.toFixed(1).padStart(8) + (r.peer ? r.peer.toFixed(1) : '').padStart(8) + ratio.padStart(9) + (r.rss ? r.rss.toFixed(0) : '').padStart(8) + (r.peerRss ? r.peerRss.toFixed(0) : '').padStart(9))
+  }
+  console.log('speed × = peer time / our time (above 1: we are faster). "generate none vs raw COPY": raw time / ours (target ≥ 0.9).')
+}
+
+function runCli(args, env) {
+  execFileSync(process.execPath, [BIN, ...args], {env: {...process.env, ...env}, stdio: 'ignore'})
+}
+
+await main()
