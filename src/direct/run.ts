@@ -140,6 +140,12 @@ export interface RunJobOptions<S extends z.ZodType, R> {
   title?: string
   /** Lease length override (tests). */
   leaseSeconds?: number
+  /**
+   * Servers this command already resolved, by the password-free reference stored in the params
+   * (see lib/connection/ref.ts): a direct run uses them as given, passwords included, while the
+   * queue only ever holds the reference. A worker resolves the reference itself.
+   */
+  localConnections?: ReadonlyMap<string, ConnParams>
 }
 
 function onSignals(handler: (signal: NodeJS.Signals) => void): () => void {
@@ -233,7 +239,7 @@ async function runDirect<S extends z.ZodType, R>(
           exec?.stop('timeout', `timed out after ${timeoutSec}s (--timeout)`)
         }, timeoutSec * 1000)
       : undefined
-  const resolveConnection = makeConnResolver({db: o.db, configPath: host.configPath})
+  const resolveConnection = makeConnResolver({db: o.db, configPath: host.configPath, local: o.localConnections})
   try {
     let outcome: ExecOutcome
     for (;;) {

@@ -58,6 +58,8 @@ export interface ConnResolverOptions {
   db: ConnParams
   /** --config of the executor (a worker's or the command's). */
   configPath?: string
+  /** Already-resolved servers by reference (direct runs only; never stored). */
+  local?: ReadonlyMap<string, ConnParams>
   env?: NodeJS.ProcessEnv
 }
 
@@ -71,6 +73,8 @@ export interface ConnResolverOptions {
 export function makeConnResolver(o: ConnResolverOptions): (ref: string) => Promise<ConnParams> {
   const env = o.env ?? process.env
   return async (ref: string) => {
+    const known = o.local?.get(ref)
+    if (known) return known
     const r = parseConnRef(ref)
     if (r.kind === 'conninfo') return resolveConnection({db: r.conninfo, flag: 'job params', env})
     if (r.kind === 'name') {
