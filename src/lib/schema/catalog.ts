@@ -773,6 +773,8 @@ async function readUnsupported(client: Queryable, p: [string[], string[]]): Prom
      UNION ALL
      SELECT 'cast', NULL, pg_catalog.format_type(c.castsource, NULL) || ' AS ' || pg_catalog.format_type(c.casttarget, NULL), 'not supported by schema dump'
        FROM pg_catalog.pg_cast c WHERE c.oid >= 16384 AND ${notExtensionMember('pg_catalog.pg_cast', 'c')}
+        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend i WHERE i.classid = 'pg_catalog.pg_cast'::pg_catalog.regclass
+                        AND i.objid = c.oid AND i.deptype = 'i')
        AND pg_catalog.cardinality($1::text[]) = 0
      ORDER BY 1, 2, 3`,
     p,
