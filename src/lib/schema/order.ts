@@ -96,12 +96,29 @@ export function topoSort<T extends Sortable>(items: T[]): SortResult<T> {
       if (!placed.has(next.id)) place(next)
       continue
     }
-    // A cycle: place the smallest remaining statement and go on.
-    let min: T | undefined
-    for (const it of items) if (!placed.has(it.id) && (!min || cmp(it, min))) min = it
-    cycleBreaks.push(min!.id)
-    indegree.set(min!.id, 0)
-    place(min!)
+    // Stuck: every remaining statement waits for another. Walk unplaced dependencies (smallest key
+    // first) from the smallest remaining statement until one repeats: that loop is a cycle; place
+    // its smallest member and go on.
+    let start: T | undefined
+    for (const it of items) if (!placed.has(it.id) && (!start || cmp(it, start))) start = it
+    const seen = new Map<string, number>()
+    const path: T[] = []
+    let cur = start!
+    while (!seen.has(cur.id)) {
+      seen.set(cur.id, path.length)
+      path.push(cur)
+      let next: T | undefined
+      for (const d of cur.dependsOn) {
+        const dep = byId.get(d)
+        if (dep && d !== cur.id && !placed.has(d) && (!next || cmp(dep, next))) next = dep
+      }
+      cur = next!
+    }
+    const cycle = path.slice(seen.get(cur.id)!)
+    const min = cycle.reduce((m, it) => (cmp(it, m) ? it : m))
+    cycleBreaks.push(min.id)
+    indegree.set(min.id, 0)
+    place(min)
   }
   return {ordered, cycleBreaks}
 }
