@@ -83,10 +83,10 @@ CREATE TABLE app.invoices (
     period tstzrange,
     qty app.posint,
     CONSTRAINT invoices_pkey PRIMARY KEY (no) INCLUDE (amount),
-    CONSTRAINT invoices_amount_check CHECK (amount <> 0) NOT VALID,
     CONSTRAINT invoices_no_overlap EXCLUDE USING gist (customer_id WITH =, period WITH &&)
 );
 ALTER SEQUENCE app.invoice_no OWNED BY app.invoices.no;
+ALTER TABLE app.invoices ADD CONSTRAINT invoices_amount_check CHECK (amount <> 0) NOT VALID;
 ALTER TABLE app.invoices REPLICA IDENTITY FULL;
 
 CREATE TABLE app.serials (id serial PRIMARY KEY, big bigserial, note text NOT NULL UNIQUE NULLS NOT DISTINCT);

@@ -36,10 +36,10 @@ export async function listUserTables(client: Queryable, filter: SchemaFilter = {
      SELECT c.oid::int8 AS oid, ns.nspname AS schema, c.relname AS name, c.relkind, c.relispartition, c.relpersistence = 'u' AS unlogged,
             pn.nspname AS parent_schema, pc.relname AS parent_name, c.relreplident,
             (SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(i.indkey) WITH ORDINALITY k(attnum, n)
-                            JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.n)
+                            JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum WHERE k.n <= i.indnkeyatts ORDER BY k.n)
                FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,
             (SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(i.indkey) WITH ORDINALITY k(attnum, n)
-                            JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum ORDER BY k.n)
+                            JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum WHERE k.n <= i.indnkeyatts ORDER BY k.n)
                FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisreplident) AS ri_cols,
             ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS cols,
             ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum) AS copy_cols,
@@ -77,7 +77,7 @@ const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0)
 export async function primaryKeyColumns(client: Queryable, schema: string, table: string): Promise<string[] | null> {
   const {rows} = await client.query<{pk: string[]}>(
     `SELECT ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(i.indkey) WITH ORDINALITY k(attnum, n)
-                   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ORDER BY k.n) AS pk
+                   JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum WHERE k.n <= i.indnkeyatts ORDER BY k.n) AS pk
        FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary`,
