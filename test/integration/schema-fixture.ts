@@ -11,6 +11,9 @@ export const NASTY = {
 }
 
 export const RICH_SCHEMA_SQL = String.raw`
+-- Roles are cluster-wide and test files run in parallel: create them once, tolerate the race.
+DO $$ BEGIN CREATE ROLE steep_fixture_reader NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
+DO $$ BEGIN CREATE ROLE "steep fixture Writer" NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
 CREATE SCHEMA app;
 COMMENT ON SCHEMA app IS 'application schema';
 CREATE SCHEMA "Weird ""Schema"".x";
@@ -166,4 +169,15 @@ CREATE TABLE "Weird ""Schema"".x"."CamelRef" (
     item integer REFERENCES "Weird ""Schema"".x"."Order Items" ("select") ON UPDATE CASCADE
 );
 CREATE VIEW "Weird ""Schema"".x"."View.With.Dots" AS SELECT "select", "ünïcødé_表" FROM "Weird ""Schema"".x"."Order Items";
+
+GRANT USAGE ON SCHEMA app TO steep_fixture_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA app TO steep_fixture_reader;
+GRANT INSERT, UPDATE ON app.customers TO "steep fixture Writer" WITH GRANT OPTION;
+GRANT UPDATE (name, mood) ON app.customers TO steep_fixture_reader;
+GRANT USAGE ON SEQUENCE app.invoice_no TO "steep fixture Writer";
+REVOKE EXECUTE ON FUNCTION app.add_one(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app.add_one(integer) TO steep_fixture_reader;
+REVOKE USAGE ON TYPE app.mood FROM PUBLIC;
+GRANT USAGE ON TYPE app.mood TO steep_fixture_reader;
+GRANT SELECT ON "Weird ""Schema"".x"."View.With.Dots" TO PUBLIC;
 `

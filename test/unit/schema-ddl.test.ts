@@ -1,11 +1,11 @@
 import {describe, expect, it} from 'vitest'
 import type {CatalogModel, CatColumn, CatConstraint, CatIndex, CatRelation, CatSequence} from '../../src/lib/schema/catalog.js'
-import {buildDdl, postDataWaves, renderDdl, sqlComment} from '../../src/lib/schema/ddl.js'
+import {buildDdl, postDataWaves, renderAcl, renderDdl, sqlComment} from '../../src/lib/schema/ddl.js'
 
 const model = (p: Partial<CatalogModel>): CatalogModel => ({
   serverVersionNum: 150000,
   database: 'db',
-  schemas: [{oid: '100', name: 'app', owner: 'owner', comment: null}],
+  schemas: [{oid: '100', name: 'app', owner: 'owner', comment: null, acl: null}],
   extensions: [],
   extensionMembers: new Map(),
   types: [],
@@ -40,6 +40,7 @@ const column = (num: number, name: string, type: string, p: Partial<CatColumn> =
   storage: null,
   compression: null,
   options: null,
+  acl: null,
   ...p,
 })
 
@@ -54,6 +55,7 @@ const table = (oid: string, name: string, p: Partial<CatRelation> = {}): CatRela
   unlogged: false,
   owner: 'owner',
   comment: null,
+  acl: null,
   reloptions: null,
   toastOptions: null,
   am: null,
@@ -112,6 +114,7 @@ const sequence = (oid: string, name: string, p: Partial<CatSequence> = {}): CatS
   unlogged: false,
   owner: 'owner',
   comment: null,
+  acl: null,
   ownedBy: null,
   dataType: 'bigint',
   start: '1',
@@ -146,8 +149,8 @@ describe('DDL from a catalog model', () => {
     const ddl = buildDdl(
       model({
         functions: [
-          {oid: '400', schema: 'app', name: 'aaa_default', kind: 'f', identityArgs: '', def: 'CREATE OR REPLACE FUNCTION app.aaa_default() ...', owner: 'o', comment: null},
-          {oid: '401', schema: 'app', name: 'aab_counter', kind: 'f', identityArgs: '', def: 'CREATE OR REPLACE FUNCTION app.aab_counter() ...', owner: 'o', comment: null},
+          {oid: '400', schema: 'app', name: 'aaa_default', kind: 'f', identityArgs: '', def: 'CREATE OR REPLACE FUNCTION app.aaa_default() ...', owner: 'o', comment: null, acl: null},
+          {oid: '401', schema: 'app', name: 'aab_counter', kind: 'f', identityArgs: '', def: 'CREATE OR REPLACE FUNCTION app.aab_counter() ...', owner: 'o', comment: null, acl: null},
         ],
         relations: [table('200', 't', {columns: [column(1, 'v', 'integer', {default: 'app.aaa_default()', defaultOid: '201'})]})],
         dependencies: [
@@ -228,7 +231,7 @@ describe('DDL from a catalog model', () => {
     const nasty = 'Order "Items"\nDROP TABLE x;'
     const ddl = buildDdl(
       model({
-        schemas: [{oid: '100', name: 'Sch.ema', owner: 'Own"er', comment: "it's"}],
+        schemas: [{oid: '100', name: 'Sch.ema', owner: 'Own"er', comment: "it's", acl: null}],
         relations: [table('200', nasty, {schema: 'Sch.ema', columns: [column(1, 'select', 'integer', {comment: 'a\nb'})]})],
       }),
     )
@@ -280,5 +283,29 @@ describe('DDL from a catalog model', () => {
     const sql = renderDdl(ddl)
     expect(sql).toContain('-- WARNING: not dumped: collation app.de_ci: not supported by schema dump')
     expect(sql).toContain('-- WARNING: not dumped: index app.broken: invalid index')
+  })
+
+  it('rebuilds an ACL exactly, in order, from aclexplode entries', () => {
+    expect(renderAcl('TABLE', '"app"."t"', 'own', null)).toBe('')
+    const acl = [
+      {g: 'own', p: 'SELECT', o: false},
+      {g: 'own', p: 'UPDATE', o: false},
+      {g: 'Read"er', p: 'SELECT', o: true},
+      {g: null, p: 'SELECT', o: false},
+    ]
+    expect(renderAcl('TABLE', '"app"."t"', 'own', acl)).toBe(
+      [
+        '',
+        'REVOKE ALL ON TABLE "app"."t" FROM PUBLIC;',
+        'REVOKE ALL ON TABLE "app"."t" FROM "own";',
+        'GRANT SELECT, UPDATE ON TABLE "app"."t" TO "own";',
+        'GRANT SELECT ON TABLE "app"."t" TO "Read""er" WITH GRANT OPTION;',
+        'GRANT SELECT ON TABLE "app"."t" TO PUBLIC;',
+      ].join('\n'),
+    )
+    expect(renderAcl('TABLE', '"app"."t"', 'own', [{g: 'r', p: 'SELECT', o: false}, {g: 'r', p: 'UPDATE', o: false}], 'c')).toBe('\nGRANT SELECT ("c"), UPDATE ("c") ON TABLE "app"."t" TO "r";')
+    const t = table('200', 't', {acl: [{g: 'r', p: 'SELECT', o: false}]})
+    expect(buildDdl(model({relations: [t]})).preData.at(-1)!.sql).toContain('GRANT SELECT ON TABLE "app"."t" TO "r";')
+    expect(buildDdl(model({relations: [t]}), {privileges: false}).preData.at(-1)!.sql).not.toContain('GRANT')
   })
 })

@@ -36,7 +36,8 @@ describe('fingerprint input string', () => {
     const cols = [col({name: 'ünï', type: 'text', collation: '"pg_catalog"."default"', position: 1})]
     const expected = createHash('sha256').update(Buffer.from('"ünï" text NULL COLLATE "pg_catalog"."default"', 'utf8')).digest('hex')
     expect(fingerprintOf(cols)).toBe(expected)
-    expect(fingerprintOf([{...cols[0]!, default: "'x'::text"}])).toBe(expected)
+    const withDefault: ColumnDefinition = {...cols[0]!, default: "'x'::text"}
+    expect(fingerprintOf([withDefault])).toBe(expected)
     expect(fingerprintOf([col({name: 'v', type: 'character varying(10)', position: 1})])).not.toBe(fingerprintOf([col({name: 'v', type: 'character varying(20)', position: 1})]))
     const ab = [col({name: 'a', type: 'int', position: 1}), col({name: 'b', type: 'int', position: 2})]
     const ba = [col({name: 'b', type: 'int', position: 1}), col({name: 'a', type: 'int', position: 2})]

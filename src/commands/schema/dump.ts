@@ -12,12 +12,12 @@ export default class SchemaDump extends BaseCommand<typeof SchemaDump> {
 
 The output has two sections. pre-data is what must exist before rows are loaded; post-data holds indexes (each a separate statement that can be built in parallel), primary keys and unique constraints attached with ADD CONSTRAINT … USING INDEX, partition index attachments, foreign keys, triggers, rules and policies.
 
-The SQL uses the server's own pg_get_*def functions and quotes every identifier, so names of any shape round-trip. Object kinds it does not produce (user collations, operators, aggregates, casts, foreign tables, event triggers, text search configurations) are listed as warnings at the top and on stderr. Privileges (GRANT) are not dumped. The steep_repl schema is never included.`
+The SQL uses the server's own pg_get_*def functions and quotes every identifier, so names of any shape round-trip. Object kinds it does not produce (user collations, operators, aggregates, casts, foreign tables, event triggers, text search configurations) are listed as warnings at the top and on stderr. Owners and privileges (GRANT/REVOKE rebuilding each ACL) are included unless --no-owner / --no-privileges; the roles must exist on the target. Default privileges (ALTER DEFAULT PRIVILEGES) are not dumped. The steep_repl schema is never included.`
 
   static override examples = [
     '<%= config.bin %> schema dump -d postgres://postgres@localhost/app > app-schema.sql',
     '<%= config.bin %> schema dump -d postgres://postgres@localhost/app --section pre-data --schema app',
-    '<%= config.bin %> schema dump -d "host=db1 dbname=app" --exclude-schema audit --no-owner --file schema.sql',
+    '<%= config.bin %> schema dump -d "host=db1 dbname=app" --exclude-schema audit --no-owner --no-privileges --file schema.sql',
     '<%= config.bin %> schema dump -d postgres://postgres@localhost/app --json',
   ]
 
@@ -26,6 +26,7 @@ The SQL uses the server's own pg_get_*def functions and quotes every identifier,
     ...schemaFilterFlags,
     section: Flags.string({summary: 'Only this section (repeat for both; default both).', options: ['pre-data', 'post-data'], multiple: true}),
     'no-owner': Flags.boolean({summary: 'Leave out ALTER … OWNER TO (the target user owns everything).'}),
+    'no-privileges': Flags.boolean({summary: 'Leave out GRANT and REVOKE.'}),
     file: Flags.string({char: 'f', summary: 'Write the SQL to this file instead of stdout.', helpValue: 'FILE'}),
   }
 
@@ -39,6 +40,7 @@ The SQL uses the server's own pg_get_*def functions and quotes every identifier,
           schemas: this.flags.schema,
           excludeSchemas: this.flags['exclude-schema'],
           owners: !this.flags['no-owner'],
+          privileges: !this.flags['no-privileges'],
           lockTables: true,
         })
       } finally {

@@ -40,11 +40,29 @@ export function notExtensionMember(cat: string, alias: string): string {
   return `NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend xd WHERE xd.classid = '${cat}'::pg_catalog.regclass AND xd.objid = ${alias}.oid AND xd.deptype = 'e')`
 }
 
+/** One aclexplode() entry, in array order: grantee (null = PUBLIC), privilege, grant option. */
+export interface AclEntry {
+  g: string | null
+  p: string
+  o: boolean
+}
+
+/** null: the object has default privileges (nothing to grant or revoke). */
+export type Acl = AclEntry[] | null
+
+/** A SQL expression giving the ACL of `expr` (an aclitem[]) as JSON, or NULL when it is the default. */
+export function aclJson(expr: string): string {
+  return `CASE WHEN ${expr} IS NULL THEN NULL ELSE (SELECT COALESCE(pg_catalog.json_agg(pg_catalog.json_build_object(
+            'g', CASE WHEN x.grantee = 0 THEN NULL ELSE pg_catalog.pg_get_userbyid(x.grantee) END, 'p', x.privilege_type, 'o', x.is_grantable) ORDER BY x.n), '[]')
+          FROM pg_catalog.aclexplode(${expr}) WITH ORDINALITY AS x(grantor, grantee, privilege_type, is_grantable, n)) END`
+}
+
 export interface CatSchema {
   oid: string
   name: string
   owner: string
   comment: string | null
+  acl: Acl
 }
 
 export interface CatExtension {
@@ -80,6 +98,7 @@ export interface CatType {
   kind: 'e' | 'c' | 'r' | 'd'
   owner: string
   comment: string | null
+  acl: Acl
   enumLabels: string[]
   attributes: CatCompositeAttribute[]
   /** composite: the pg_class oid of the type's relation */
@@ -110,6 +129,7 @@ export interface CatFunction {
   def: string | null
   owner: string
   comment: string | null
+  acl: Acl
 }
 
 export interface CatSequenceOptions {
@@ -129,6 +149,7 @@ export interface CatSequence extends CatSequenceOptions {
   unlogged: boolean
   owner: string
   comment: string | null
+  acl: Acl
   /** OWNED BY table column (auto dependency); absent for free-standing sequences */
   ownedBy: {tableOid: string; schema: string; table: string; column: string} | null
 }
@@ -159,6 +180,8 @@ export interface CatColumn {
   compression: string | null
   /** attoptions (n_distinct=…) */
   options: string[] | null
+  /** column privileges */
+  acl: Acl
 }
 
 export interface CatConstraint {
@@ -256,6 +279,7 @@ export interface CatRelation {
   unlogged: boolean
   owner: string
   comment: string | null
+  acl: Acl
   reloptions: string[] | null
   toastOptions: string[] | null
   am: string | null
@@ -324,10 +348,10 @@ export async function readCatalog(client: Queryable, filter: SchemaFilter = {}):
 
   const schemas = (
     await q(`WITH ${NS_CTE}
-      SELECT ns.oid, ns.nspname AS name, pg_catalog.pg_get_userbyid(n.nspowner) AS owner,
+      SELECT ns.oid, ns.nspname AS name, pg_catalog.pg_get_userbyid(n.nspowner) AS owner, ${aclJson('n.nspacl')} AS acl,
              pg_catalog.obj_description(ns.oid, 'pg_namespace') AS comment
         FROM ns JOIN pg_catalog.pg_namespace n ON n.oid = ns.oid ORDER BY ns.nspname`)
-  ).map((r) => ({oid: s(r.oid), name: r.name, owner: r.owner, comment: r.comment}))
+  ).map((r) => ({oid: s(r.oid), name: r.name, owner: r.owner, comment: r.comment, acl: r.acl}))
 
   // Extensions created by the user (plpgsql comes with the template database and is left alone).
   const extensions = (
@@ -348,7 +372,7 @@ export async function readCatalog(client: Queryable, filter: SchemaFilter = {}):
 
   const typeRows = await q(`WITH ${NS_CTE}
     SELECT t.oid, t.typarray, ns.nspname AS schema, t.typname AS name, t.typtype AS kind, t.typrelid,
-           pg_catalog.pg_get_userbyid(t.typowner) AS owner, pg_catalog.obj_description(t.oid, 'pg_type') AS comment,
+           pg_catalog.pg_get_userbyid(t.typowner) AS owner, pg_catalog.obj_description(t.oid, 'pg_type') AS comment, ${aclJson('t.typacl')} AS acl,
            CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT enumlabel::text FROM pg_catalog.pg_enum WHERE enumtypid = t.oid ORDER BY enumsortorder) END AS labels,
            CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END AS base_type,
            t.typnotnull, t.typdefault,
@@ -416,6 +440,7 @@ export async function readCatalog(client: Queryable, filter: SchemaFilter = {}):
     kind: r.kind,
     owner: r.owner,
     comment: r.comment,
+    acl: r.acl,
     enumLabels: r.labels ?? [],
     attributes: attrs.get(s(r.typrelid)) ?? [],
     relOid: r.kind === 'c' ? s(r.typrelid) : null,
@@ -439,20 +464,20 @@ export async function readCatalog(client: Queryable, filter: SchemaFilter = {}):
       SELECT p.oid, ns.nspname AS schema, p.proname AS name, p.prokind AS kind,
              pg_catalog.pg_get_function_identity_arguments(p.oid) AS args,
              CASE WHEN p.prokind IN ('f', 'p') THEN pg_catalog.pg_get_functiondef(p.oid) END AS def,
-             pg_catalog.pg_get_userbyid(p.proowner) AS owner, pg_catalog.obj_description(p.oid, 'pg_proc') AS comment
+             pg_catalog.pg_get_userbyid(p.proowner) AS owner, pg_catalog.obj_description(p.oid, 'pg_proc') AS comment, ${aclJson('p.proacl')} AS acl
         FROM pg_catalog.pg_proc p JOIN ns ON ns.oid = p.pronamespace
        WHERE ${notExtensionMember('pg_catalog.pg_proc', 'p')}
          -- range and multirange constructors come with their type
          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend i WHERE i.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
                          AND i.objid = p.oid AND i.deptype = 'i')
        ORDER BY ns.nspname, p.proname, args`)
-  ).map((r) => ({oid: s(r.oid), schema: r.schema, name: r.name, kind: r.kind, identityArgs: r.args, def: r.def, owner: r.owner, comment: r.comment}))
+  ).map((r) => ({oid: s(r.oid), schema: r.schema, name: r.name, kind: r.kind, identityArgs: r.args, def: r.def, owner: r.owner, comment: r.comment, acl: r.acl}))
 
   const seqRows = await q(`WITH ${NS_CTE}
     SELECT c.oid, ns.nspname AS schema, c.relname AS name, c.relpersistence = 'u' AS unlogged,
            pg_catalog.format_type(sq.seqtypid, NULL) AS data_type, sq.seqstart::text AS start, sq.seqincrement::text AS increment,
            sq.seqmin::text AS min, sq.seqmax::text AS max, sq.seqcache::text AS cache, sq.seqcycle AS cycle,
-           pg_catalog.pg_get_userbyid(c.relowner) AS owner, pg_catalog.obj_description(c.oid, 'pg_class') AS comment,
+           pg_catalog.pg_get_userbyid(c.relowner) AS owner, pg_catalog.obj_description(c.oid, 'pg_class') AS comment, ${aclJson('c.relacl')} AS acl,
            dep.deptype, dep.refobjid AS table_oid, tn.nspname AS table_schema, tc.relname AS table_name, ta.attname AS column_name,
            ta.attnum AS column_num
       FROM pg_catalog.pg_class c JOIN ns ON ns.oid = c.relnamespace
@@ -487,6 +512,7 @@ export async function readCatalog(client: Queryable, filter: SchemaFilter = {}):
       unlogged: r.unlogged,
       owner: r.owner,
       comment: r.comment,
+      acl: r.acl,
       ...seqOpts(r),
       ownedBy: r.deptype === 'a' ? {tableOid: s(r.table_oid), schema: r.table_schema, table: r.table_name, column: r.column_name} : null,
     })
@@ -494,7 +520,7 @@ export async function readCatalog(client: Queryable, filter: SchemaFilter = {}):
 
   const relRows = await q(`WITH ${NS_CTE}
     SELECT c.oid, ns.nspname AS schema, c.relname AS name, c.relkind AS kind, c.reltype, rt.typarray,
-           c.relpersistence = 'u' AS unlogged, pg_catalog.pg_get_userbyid(c.relowner) AS owner,
+           c.relpersistence = 'u' AS unlogged, pg_catalog.pg_get_userbyid(c.relowner) AS owner, ${aclJson('c.relacl')} AS acl,
            pg_catalog.obj_description(c.oid, 'pg_class') AS comment, c.reloptions,
            (SELECT t.reloptions FROM pg_catalog.pg_class t WHERE t.oid = c.reltoastrelid) AS toast_options,
            CASE WHEN am.amname IS DISTINCT FROM 'heap' THEN am.amname END AS am,
@@ -524,7 +550,7 @@ export async function readCatalog(client: Queryable, filter: SchemaFilter = {}):
             a.attislocal, a.attinhcount, pg_catalog.col_description(a.attrelid, a.attnum) AS comment,
             CASE WHEN ${statSet} THEN a.attstattarget END AS stat,
             CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END AS storage,
-            NULLIF(a.attcompression, '') AS compression, a.attoptions
+            NULLIF(a.attcompression, '') AS compression, a.attoptions, ${aclJson('a.attacl')} AS acl
        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
        LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
        LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
@@ -555,6 +581,7 @@ export async function readCatalog(client: Queryable, filter: SchemaFilter = {}):
       storage: r.storage ? (storage[r.storage] ?? null) : null,
       compression: r.compression ? (compression[r.compression] ?? null) : null,
       options: r.attoptions,
+      acl: r.acl,
     })
   }
 
@@ -599,6 +626,7 @@ export async function readCatalog(client: Queryable, filter: SchemaFilter = {}):
     unlogged: r.unlogged,
     owner: r.owner,
     comment: r.comment,
+    acl: r.acl,
     reloptions: r.reloptions,
     toastOptions: r.toast_options,
     am: r.kind === 'r' || r.kind === 'm' ? r.am : null,
@@ -770,6 +798,12 @@ async function readUnsupported(client: Queryable, p: [string[], string[]]): Prom
      SELECT 'event trigger', NULL, e.evtname, 'not supported by schema dump'
        FROM pg_catalog.pg_event_trigger e WHERE ${notExtensionMember('pg_catalog.pg_event_trigger', 'e')}
        AND pg_catalog.cardinality($1::text[]) = 0
+     UNION ALL
+     SELECT 'default privileges', n.nspname, pg_catalog.pg_get_userbyid(d.defaclrole) || ' ON ' ||
+            CASE d.defaclobjtype WHEN 'r' THEN 'TABLES' WHEN 'S' THEN 'SEQUENCES' WHEN 'f' THEN 'FUNCTIONS' WHEN 'T' THEN 'TYPES' WHEN 'n' THEN 'SCHEMAS' ELSE d.defaclobjtype::text END,
+            'ALTER DEFAULT PRIVILEGES is not dumped'
+       FROM pg_catalog.pg_default_acl d LEFT JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace
+      WHERE d.defaclnamespace = 0 OR d.defaclnamespace IN (SELECT oid FROM ns)
      UNION ALL
      SELECT 'cast', NULL, pg_catalog.format_type(c.castsource, NULL) || ' AS ' || pg_catalog.format_type(c.casttarget, NULL), 'not supported by schema dump'
        FROM pg_catalog.pg_cast c WHERE c.oid >= 16384 AND ${notExtensionMember('pg_catalog.pg_cast', 'c')}

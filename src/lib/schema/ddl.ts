@@ -10,7 +10,7 @@
 // wave a statement may still depend on another (sub-partition index attach chains): run a statement
 // once everything in its dependsOn is done; the list order is always a valid sequential order.
 
-import type {CatalogModel, CatColumn, CatConstraint, CatIndex, CatRelation, CatSequenceOptions, SkippedObject} from './catalog.js'
+import type {Acl, CatalogModel, CatColumn, CatConstraint, CatIndex, CatRelation, CatSequenceOptions, SkippedObject} from './catalog.js'
 import {lit, qi, qname} from './names.js'
 import {topoSort} from './order.js'
 
@@ -75,6 +75,32 @@ export interface SchemaDdl {
 export interface BuildOptions {
   /** Emit ALTER … OWNER TO (default true). */
   owners?: boolean
+  /** Emit GRANT/REVOKE reproducing each object's ACL (default true). */
+  privileges?: boolean
+}
+
+const role = (r: string | null) => (r === null ? 'PUBLIC' : qi(r))
+
+/**
+ * GRANT/REVOKE commands that rebuild an ACL exactly, in its order: REVOKE ALL from PUBLIC and from
+ * the owner, then one GRANT per run of entries with the same grantee and grant option. A null ACL
+ * (the default privileges) needs nothing. `objectType` is TABLE, SEQUENCE, FUNCTION, SCHEMA, TYPE…
+ * Column ACLs (column set) are only granted: a column has no privileges by default. The grantor is
+ * not reproduced (grants are made by whoever runs the DDL, recorded as the owner for superusers).
+ */
+export function renderAcl(objectType: string, target: string, owner: string, acl: Acl, column?: string): string {
+  if (acl === null) return ''
+  const lines: string[] = []
+  if (column === undefined) lines.push(`REVOKE ALL ON ${objectType} ${target} FROM PUBLIC;`, `REVOKE ALL ON ${objectType} ${target} FROM ${qi(owner)};`)
+  let i = 0
+  while (i < acl.length) {
+    const {g, o} = acl[i]!
+    const privs: string[] = []
+    while (i < acl.length && acl[i]!.g === g && acl[i]!.o === o) privs.push(acl[i++]!.p)
+    const what = column === undefined ? privs.join(', ') : privs.map((p) => `${p} (${qi(column)})`).join(', ')
+    lines.push(`GRANT ${what} ON ${objectType} ${target} TO ${role(g)}${o ? ' WITH GRANT OPTION' : ''};`)
+  }
+  return lines.length ? '\n' + lines.join('\n') : ''
 }
 
 export const SESSION_SETTINGS = [
@@ -165,6 +191,7 @@ export function renderColumn(c: CatColumn, notNullCon: CatConstraint | undefined
 
 export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl {
   const owners = opts.owners !== false
+  const acl = (objectType: string, target: string, ownerRole: string, a: Acl, column?: string) => (opts.privileges === false ? '' : renderAcl(objectType, target, ownerRole, a, column))
   const v = cat.serverVersionNum
   const drafts: Draft[] = []
   /** `catalog:oid` → statement id, for pg_depend edges. */
@@ -191,7 +218,7 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
       schema: null,
       name: s.name,
       table: null,
-      sql: `CREATE SCHEMA IF NOT EXISTS ${qi(s.name)};` + owner(`ALTER SCHEMA ${qi(s.name)}`, s.owner) + comment(`SCHEMA ${qi(s.name)}`, s.comment),
+      sql: `CREATE SCHEMA IF NOT EXISTS ${qi(s.name)};` + owner(`ALTER SCHEMA ${qi(s.name)}`, s.owner) + comment(`SCHEMA ${qi(s.name)}`, s.comment) + acl('SCHEMA', qi(s.name), s.owner, s.acl),
       dependsOn: [],
     })
   }
@@ -246,7 +273,7 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
       sql += ';'
     }
     const what = t.kind === 'd' ? 'DOMAIN' : 'TYPE'
-    sql += owner(`ALTER ${what} ${name}`, t.owner) + comment(`${what} ${name}`, t.comment)
+    sql += owner(`ALTER ${what} ${name}`, t.owner) + comment(`${what} ${name}`, t.comment) + acl(what, name, t.owner, t.acl)
     for (const c of t.constraints) if (c.validated) sql += comment(`CONSTRAINT ${qi(c.name)} ON DOMAIN ${name}`, c.comment)
     add({id, kind: t.kind === 'd' ? 'domain' : 'type', section: 'pre-data', wave: 0, schema: t.schema, name: t.name, table: null, sql, dependsOn: inSchema(t.schema)})
     for (const c of t.constraints.filter((c) => !c.validated)) {
@@ -280,7 +307,7 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
         schema: f.schema,
         name: `${f.name}(${f.identityArgs})`,
         table: null,
-        sql: f.def!.trimEnd().replace(/;?$/, ';') + owner(`ALTER ${what} ${sig}`, f.owner) + comment(`${what} ${sig}`, f.comment),
+        sql: f.def!.trimEnd().replace(/;?$/, ';') + owner(`ALTER ${what} ${sig}`, f.owner) + comment(`${what} ${sig}`, f.comment) + acl(what, sig, f.owner, f.acl),
         dependsOn: inSchema(f.schema),
       },
       f.identityArgs,
@@ -305,7 +332,7 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
       schema: s.schema,
       name: s.name,
       table: null,
-      sql: `CREATE ${s.unlogged ? 'UNLOGGED ' : ''}SEQUENCE ${name}\n    ${renderSequenceOptions(s)};` + owner(`ALTER SEQUENCE ${name}`, s.owner) + comment(`SEQUENCE ${name}`, s.comment),
+      sql: `CREATE ${s.unlogged ? 'UNLOGGED ' : ''}SEQUENCE ${name}\n    ${renderSequenceOptions(s)};` + owner(`ALTER SEQUENCE ${name}`, s.owner) + comment(`SEQUENCE ${name}`, s.comment) + acl('SEQUENCE', name, s.owner, s.acl),
       dependsOn: inSchema(s.schema),
     })
     if (s.ownedBy) {
@@ -338,6 +365,7 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
     let sql: string
     const withOpts = [...renderOptions(r.reloptions ?? []), ...renderOptions(r.toastOptions ?? [], 'toast.')]
     const colComments = r.columns.map((c) => comment(`COLUMN ${name}.${qi(c.name)}`, c.comment)).join('')
+    const colAcls = r.columns.map((c) => acl('TABLE', name, r.owner, c.acl, c.name)).join('')
 
     if (isView) {
       const def = (r.viewDef ?? '').trim().replace(/;$/, '')
@@ -347,7 +375,7 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
         sql = `CREATE MATERIALIZED VIEW ${name}${r.am ? ` USING ${qi(r.am)}` : ''}${withOpts.length ? ` WITH (${withOpts.join(', ')})` : ''} AS\n${def}\n  WITH NO DATA;`
       }
       sql += owner(`ALTER ${r.kind === 'v' ? 'VIEW' : 'MATERIALIZED VIEW'} ${name}`, r.owner)
-      sql += comment(`${r.kind === 'v' ? 'VIEW' : 'MATERIALIZED VIEW'} ${name}`, r.comment) + colComments
+      sql += comment(`${r.kind === 'v' ? 'VIEW' : 'MATERIALIZED VIEW'} ${name}`, r.comment) + colComments + acl('TABLE', name, r.owner, r.acl) + colAcls
       add({id, kind: r.kind === 'v' ? 'view' : 'materialized view', section: 'pre-data', wave: 0, schema: r.schema, name: r.name, table: tableRef, sql, dependsOn: deps})
       if (r.kind === 'm' && r.populated) {
         add({
@@ -429,7 +457,7 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
     else if (r.replident === 'n') sql += `\nALTER TABLE ONLY ${name} REPLICA IDENTITY NOTHING;`
     if (r.rowSecurity) sql += `\nALTER TABLE ${name} ENABLE ROW LEVEL SECURITY;`
     if (r.forceRowSecurity) sql += `\nALTER TABLE ${name} FORCE ROW LEVEL SECURITY;`
-    sql += owner(`ALTER TABLE ${name}`, r.owner) + comment(`TABLE ${name}`, r.comment) + colComments
+    sql += owner(`ALTER TABLE ${name}`, r.owner) + comment(`TABLE ${name}`, r.comment) + colComments + acl('TABLE', name, r.owner, r.acl) + colAcls
     for (const c of r.constraints) if (c.type === 'c' && c.validated && (c.isLocal || isPartition)) sql += comment(`CONSTRAINT ${qi(c.name)} ON ${name}`, c.comment)
     add({id, kind: 'table', section: 'pre-data', wave: 0, schema: r.schema, name: r.name, table: tableRef, sql, dependsOn: deps})
 
