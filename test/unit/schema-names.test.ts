@@ -1,0 +1,25 @@
+import {describe, expect, it} from 'vitest'
+import {lit, parseQualifiedName, qi, qname} from '../../src/lib/schema/names.js'
+
+describe('schema names', () => {
+  it('quotes every identifier, doubling embedded quotes', () => {
+    expect(qi('abc')).toBe('"abc"')
+    expect(qi('Order "Items"')).toBe('"Order ""Items"""')
+    expect(qname('Weird.s', 'select')).toBe('"Weird.s"."select"')
+    expect(lit("it's")).toBe("'it''s'")
+  })
+
+  it('parses schema.table like psql: unquoted folded, quoted kept', () => {
+    expect(parseQualifiedName('orders')).toEqual({schema: 'public', name: 'orders'})
+    expect(parseQualifiedName('App.Orders')).toEqual({schema: 'app', name: 'orders'})
+    expect(parseQualifiedName('"My Schema"."Order.Items"')).toEqual({schema: 'My Schema', name: 'Order.Items'})
+    expect(parseQualifiedName('"a""b".c')).toEqual({schema: 'a"b', name: 'c'})
+    expect(parseQualifiedName('s."ünï 表"')).toEqual({schema: 's', name: 'ünï 表'})
+  })
+
+  it('rejects malformed names with a usage error', () => {
+    for (const bad of ['', 'a.b.c', '"unterminated', 'a.', '.b', '"x"y', 'a"b']) {
+      expect(() => parseQualifiedName(bad), bad).toThrowError(expect.objectContaining({exitCode: 2}))
+    }
+  })
+})
