@@ -56,7 +56,6 @@ describe('snapshot consistency under concurrent writes', () => {
         selection: {},
         keepSlot: true,
         splitLargerThan: 1024 * 1024,
-        ddl: async () => ({preData: PRE, postData: POST}),
         toolVersion: 'test',
       })
       await new Promise((r) => setTimeout(r, 300))

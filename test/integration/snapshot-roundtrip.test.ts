@@ -12,7 +12,6 @@ import {generateSnapshot} from '../../src/lib/snapshot/generate.js'
 import {readManifest, verifyFiles} from '../../src/lib/snapshot/manifest-io.js'
 import {dropDatabase, freshDatabase, sql} from '../helpers/pg.js'
 
-// Until the schema capability provides the DDL, the fixture's DDL is given as text.
 const PRE = `
 CREATE SCHEMA "Sales";
 CREATE SEQUENCE "Sales".unused_seq;
@@ -33,7 +32,6 @@ INSERT INTO "Sales".orders (customer_id, amount, note, placed)
   SELECT 1 + i % 300, i / 7.0, CASE WHEN i % 9 = 0 THEN NULL ELSE E'line\\n' || i END, date '2025-06-01' + (i % 400) FROM generate_series(1, 5000) i;
 INSERT INTO public.big SELECT i, repeat(md5(i::text), 8) FROM generate_series(1, 40000) i;`
 
-const ddl = async () => ({preData: PRE, postData: POST})
 const counts = `SELECT (SELECT count(*) FROM "Sales"."Customer")::int c, (SELECT count(*) FROM "Sales".orders)::int o, (SELECT count(*) FROM public.big)::int b,
   (SELECT sum(hashtext(t::text)) FROM "Sales".orders t)::text oh, (SELECT sum(hashtext(t::text)) FROM public.big t)::text bh`
 
@@ -59,7 +57,6 @@ describe('snapshot round trip', () => {
       selection: {},
       keepSlot: true,
       splitLargerThan: 256 * 1024,
-      ddl,
       toolVersion: 'test',
     })
     const m = r.manifest

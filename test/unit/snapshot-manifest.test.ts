@@ -16,7 +16,7 @@ function sample(): Omit<Manifest, 'checksum'> {
     slot: {name: 'steep_snap', kept: true},
     publication: 'steep_pub',
     compression: {algorithm: 'zstd', level: 3},
-    schemaFiles: {preData: {file: 'schema/pre-data.sql', bytes: 10, sha256: h('c')}, postData: {file: 'schema/post-data.sql', bytes: 5, sha256: h('d')}},
+    schemaFiles: {preData: {file: 'schema/pre-data.sql', bytes: 10, sha256: h('c')}, postData: {file: 'schema/post-data.sql', bytes: 5, sha256: h('d')}, postDataPlan: {file: 'schema/post-data.json', bytes: 7, sha256: h('e')}},
     tables: [{schema: 'public', name: 'Mixed "Case"', columns: ['id', 'v'], rows: 3, rawBytes: 30, parts: [part]}],
     sequences: [{schema: 'public', name: 's', lastValue: '9223372036854775807', isCalled: false}],
     totals: {tables: 1, parts: 1, rows: 3, rawBytes: 30, fileBytes: 20},

@@ -18,6 +18,7 @@ import {type Manifest} from './manifest.js'
 import {ManifestError, readManifest, verifyFiles} from './manifest-io.js'
 import {runPool} from './pool.js'
 import {prepareSession} from './source.js'
+import type {PostDataPlan} from './ddl.js'
 
 export interface ApplyOptions {
   target: ConnParams
@@ -205,11 +206,9 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
 
     if (at('post-data')) {
       rep?.phase('schema', 'post-data')
-      const sql = await readFile(path.join(dir, m.schemaFiles.postData.file), 'utf8')
-      await control.query('BEGIN')
-      await control.query(sql)
+      const plan = JSON.parse(await readFile(path.join(dir, m.schemaFiles.postDataPlan.file), 'utf8')) as PostDataPlan
+      await runPostData(o.target, m.snapshotId, plan, o.parallel, loaders, rep, o.signal)
       await setPhase(control, m.snapshotId, 'sequences')
-      await control.query('COMMIT')
       phase = 'sequences'
     }
 
@@ -263,5 +262,75 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   } finally {
     for (const c of loaders) await c.end().catch(() => {})
     await control.end().catch(() => {})
+  }
+}
+
+/**
+ * Post-data, wave by wave (index builds, then constraints attached USING INDEX, partition index
+ * attaches, then foreign keys, triggers and the rest), the statements of a wave in parallel on
+ * `parallel` connections, each once the statements it depends on are done. Each statement commits
+ * with its state row, so --resume skips exactly the ones that finished.
+ */
+async function runPostData(
+  target: ConnParams,
+  snapshotId: string,
+  plan: PostDataPlan,
+  parallel: number,
+  pool: pg.Client[],
+  rep: Reporter | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const conns = [...pool]
+  while (conns.length < Math.max(1, parallel)) {
+    const c = await openClient(target, {applicationName: 'steep-repl apply'})
+    c.on('error', () => {})
+    pool.push(c)
+    conns.push(c)
+  }
+  for (const c of conns) {
+    await c.query(`RESET session_replication_role`)
+    await c.query(plan.settings.join('\n'))
+    // Index builds use what the server allows per connection.
+    await c.query(`SET maintenance_work_mem = '256MB'`).catch(() => {})
+  }
+  const doneRows = await conns[0]!.query<{file: string}>(
+    `SELECT file FROM steep_repl.snapshot_apply_parts WHERE snapshot_id = $1 AND file LIKE 'ddl:%'`,
+    [snapshotId],
+  )
+  const done = new Set(doneRows.rows.map((r) => r.file.slice(4)))
+  const all = new Set(plan.statements.map((s) => s.id))
+  for (let wave = 1; wave <= 4; wave++) {
+    const todo = plan.statements.filter((s) => Math.min(Math.max(s.wave, 1), 4) === wave && !done.has(s.id))
+    const waiting = new Map<string, Promise<void>>()
+    const finished = new Map<string, () => void>()
+    for (const s of todo) waiting.set(s.id, new Promise<void>((res) => finished.set(s.id, res)))
+    await runPool(
+      todo,
+      conns.length,
+      async (s, slot) => {
+        // Dependencies inside this wave that are not done yet (earlier waves are complete).
+        for (const d of s.dependsOn) if (all.has(d) && !done.has(d) && waiting.has(d)) await waiting.get(d)
+        const c = conns[slot]!
+        const label = `${s.kind} ${s.schema ? s.schema + '.' : ''}${s.name}`
+        rep?.part({id: `ddl:${s.id}`, label, state: 'start', bytes: 0, rows: 0, estBytes: 0})
+        await c.query('BEGIN')
+        try {
+          await c.query(s.sql)
+          await c.query(
+            `INSERT INTO steep_repl.snapshot_apply_parts (snapshot_id, file, rows, raw_bytes, data_sha256) VALUES ($1, $2, 0, 0, '')`,
+            [snapshotId, `ddl:${s.id}`],
+          )
+          await c.query('COMMIT')
+        } catch (err) {
+          await c.query('ROLLBACK').catch(() => {})
+          ;(err as Error).message = `post-data ${label}: ${(err as Error).message}`
+          throw err
+        }
+        done.add(s.id)
+        finished.get(s.id)!()
+        rep?.part({id: `ddl:${s.id}`, label, state: 'done', bytes: 0, rows: 0, estBytes: 0})
+      },
+      signal,
+    )
   }
 }

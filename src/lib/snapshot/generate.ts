@@ -18,15 +18,11 @@ import {type Part, planParts} from './plan.js'
 import {checkSlotName, createExportedSlot, createPublication, type ExportedSlot, importSnapshot, prepareSession} from './source.js'
 import {AtomicFileSink} from './streams.js'
 import {dropSlotAndPublication} from './cleanup.js'
+import {type SnapshotDdl, snapshotDdl} from './ddl.js'
 import {runPool} from './pool.js'
 
-export interface DdlSections {
-  preData: string
-  postData: string
-}
-
 /** Extracts the DDL with a client that is inside the snapshot transaction. */
-export type DdlProvider = (client: pg.Client, selection: Selection) => Promise<DdlSections>
+export type DdlProvider = (client: pg.Client, selection: Selection) => Promise<SnapshotDdl>
 
 export interface Reporter {
   phase(name: 'prepare' | 'schema' | 'data' | 'sequences' | 'manifest' | 'done', detail?: string): void
@@ -49,7 +45,8 @@ export interface GenerateOptions {
   nodeId?: string | null
   force?: boolean
   snapshotId?: string
-  ddl: DdlProvider
+  /** Default: the schema capability's extraction (snapshotDdl). */
+  ddl?: DdlProvider
   reporter?: Reporter
   signal?: AbortSignal
   toolVersion: string
@@ -157,9 +154,10 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     rep?.phase('schema')
     const tables = selectTables(await listDataTables(main), o.selection)
     for (const t of tables) if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(main, t)
-    const ddl = await o.ddl(main, o.selection)
+    const ddl = await (o.ddl ?? snapshotDdl)(main, o.selection)
     const preData = await writeText(path.join(output, 'schema', 'pre-data.sql'), ddl.preData)
     const postData = await writeText(path.join(output, 'schema', 'post-data.sql'), ddl.postData)
+    const postDataPlan = await writeText(path.join(output, 'schema', 'post-data.json'), ddl.postDataPlan)
 
     rep?.phase('data', `${tables.length} tables`)
     const parts = planParts(tables, {splitLargerThan: o.splitLargerThan})
@@ -216,7 +214,11 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
       slot: o.keepSlot ? {name: slot.slotName, kept: true} : null,
       publication: publicationName,
       compression: {algorithm: o.compression, level},
-      schemaFiles: {preData: {file: 'schema/pre-data.sql', ...preData}, postData: {file: 'schema/post-data.sql', ...postData}},
+      schemaFiles: {
+        preData: {file: 'schema/pre-data.sql', ...preData},
+        postData: {file: 'schema/post-data.sql', ...postData},
+        postDataPlan: {file: 'schema/post-data.json', ...postDataPlan},
+      },
       tables: mtables,
       sequences,
       totals: {

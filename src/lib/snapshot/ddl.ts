@@ -1,0 +1,47 @@
+// The DDL a snapshot carries, from the schema capability, extracted inside the snapshot
+// transaction: pre-data as a runnable script, post-data both as a script (for people) and as a
+// plan (for apply: statements with their wave and dependencies, run in parallel wave by wave).
+
+import type pg from 'pg'
+import {type DdlStatement, extractSchemaDdl, renderDdl, type SchemaDdl} from '../schema/index.js'
+import type {Selection} from './catalog.js'
+import {parseQualifiedName} from './catalog.js'
+
+export interface PostDataPlan {
+  settings: string[]
+  statements: Array<Pick<DdlStatement, 'id' | 'kind' | 'wave' | 'schema' | 'name' | 'table' | 'sql' | 'dependsOn'>>
+}
+
+export interface SnapshotDdl {
+  preData: string
+  postData: string
+  /** JSON of PostDataPlan. */
+  postDataPlan: string
+}
+
+/** Drops the statements of tables outside a --table / --exclude-table selection. */
+export function selectStatements(ddl: SchemaDdl, sel: Selection): SchemaDdl {
+  const key = (t: {schema: string; name: string}) => `${t.schema}\u0000${t.name}`
+  const only = sel.tables?.length ? new Set(sel.tables.map((t) => key(parseQualifiedName(t)))) : undefined
+  const excluded = new Set((sel.excludeTables ?? []).map((t) => key(parseQualifiedName(t))))
+  if (!only && !excluded.size) return ddl
+  const keep = (st: DdlStatement) => !st.table || ((!only || only.has(key(st.table))) && !excluded.has(key(st.table)))
+  const pre = ddl.preData.filter(keep)
+  const post = ddl.postData.filter(keep)
+  const ids = new Set([...pre, ...post].map((s) => s.id))
+  const prune = (s: DdlStatement) => ({...s, dependsOn: s.dependsOn.filter((d) => ids.has(d))})
+  return {...ddl, preData: pre.map(prune), postData: post.map(prune)}
+}
+
+export async function snapshotDdl(client: pg.Client, sel: Selection): Promise<SnapshotDdl> {
+  const ddl = selectStatements(await extractSchemaDdl(client, {schemas: sel.schemas}), sel)
+  const plan: PostDataPlan = {
+    settings: ddl.settings,
+    statements: ddl.postData.map((s) => ({id: s.id, kind: s.kind, wave: s.wave, schema: s.schema, name: s.name, table: s.table, sql: s.sql, dependsOn: s.dependsOn})),
+  }
+  return {
+    preData: renderDdl(ddl, {sections: ['pre-data']}),
+    postData: renderDdl(ddl, {sections: ['post-data']}),
+    postDataPlan: JSON.stringify(plan, null, 1) + '\n',
+  }
+}
