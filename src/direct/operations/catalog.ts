@@ -5,6 +5,8 @@ import {type AnyOperationKind, registeredOperation} from '../registry.js'
 
 export const OPERATION_MODULES: Record<string, () => Promise<unknown>> = {
   noop: () => import('./noop.js'),
+  snapshot_generate: () => import('../../lib/snapshot/jobs.js'),
+  snapshot_apply: () => import('../../lib/snapshot/jobs.js'),
 }
 
 export const knownOperations = (): string[] => Object.keys(OPERATION_MODULES).sort()

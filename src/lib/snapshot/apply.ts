@@ -89,7 +89,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     })
   }
   if (o.verify) {
-    rep?.phase('prepare', 'verifying checksums')
+    rep?.phase('verify', 'checking sizes and checksums')
     const v = await verifyFiles(dir, m, o.parallel)
     if (!v.ok) {
       throw new ManifestError(`snapshot verification failed; the target was not touched: ${v.problems.map((p) => `${p.file}: ${p.problem} (${p.detail})`).join('; ')}`)
@@ -129,7 +129,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     const at = (p: Phase) => ORDER.indexOf(phase) <= ORDER.indexOf(p)
 
     if (at('pre-data')) {
-      rep?.phase('schema')
+      rep?.phase('pre-data')
       const sql = await readFile(path.join(dir, m.schemaFiles.preData.file), 'utf8')
       await control.query('BEGIN')
       await control.query(`INSERT INTO steep_repl.snapshot_apply (snapshot_id, manifest_checksum) VALUES ($1, $2)`, [m.snapshotId, m.checksum])
@@ -142,7 +142,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     let partsSkipped = 0
     let rows = 0
     if (at('data')) {
-      rep?.phase('data', `${m.tables.length} tables`)
+      rep?.phase('data', `${m.tables.length} tables`, {bytes: m.totals.rawBytes, rows: m.totals.rows, items: m.totals.parts})
       const done = new Set(
         (await control.query<{file: string}>(`SELECT file FROM steep_repl.snapshot_apply_parts WHERE snapshot_id = $1`, [m.snapshotId])).rows.map((r) => r.file),
       )
@@ -205,8 +205,8 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     }
 
     if (at('post-data')) {
-      rep?.phase('schema', 'post-data')
       const plan = JSON.parse(await readFile(path.join(dir, m.schemaFiles.postDataPlan.file), 'utf8')) as PostDataPlan
+      rep?.phase('post-data', `${plan.statements.length} statements`, {items: plan.statements.length})
       await runPostData(o.target, m.snapshotId, plan, o.parallel, loaders, rep, o.signal)
       await setPhase(control, m.snapshotId, 'sequences')
       phase = 'sequences'
@@ -224,6 +224,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     }
 
     if (at('analyze')) {
+      rep?.phase('analyze')
       for (const t of m.tables) await control.query(`ANALYZE ${qualified(t)}`)
       await setPhase(control, m.snapshotId, 'subscribe')
       phase = 'subscribe'
@@ -232,6 +233,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     let subscription: string | null = null
     if (at('subscribe')) {
       if (o.subscribeFrom) {
+        rep?.phase('subscribe')
         subscription = o.subscriptionName ?? `steep_sub_${m.snapshotId.toLowerCase()}`
         const exists = await control.query(`SELECT 1 FROM pg_subscription WHERE subname = $1`, [subscription])
         if (!exists.rows.length) {

@@ -25,7 +25,11 @@ import {runPool} from './pool.js'
 export type DdlProvider = (client: pg.Client, selection: Selection) => Promise<SnapshotDdl>
 
 export interface Reporter {
-  phase(name: 'prepare' | 'schema' | 'data' | 'sequences' | 'manifest' | 'done', detail?: string): void
+  /**
+   * A phase starts (generate: prepare, schema, data, sequences, manifest; apply: verify, pre-data,
+   * data, post-data, sequences, analyze, subscribe); 'done' ends the last one.
+   */
+  phase(name: string, detail?: string, totals?: {bytes?: number; rows?: number; items?: number}): void
   /** One part: totals known at start, then bytes/rows as they move. */
   part(event: {id: string; label: string; state: 'start' | 'progress' | 'done'; bytes: number; rows: number; estBytes: number}): void
 }
@@ -159,8 +163,12 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     const postData = await writeText(path.join(output, 'schema', 'post-data.sql'), ddl.postData)
     const postDataPlan = await writeText(path.join(output, 'schema', 'post-data.json'), ddl.postDataPlan)
 
-    rep?.phase('data', `${tables.length} tables`)
     const parts = planParts(tables, {splitLargerThan: o.splitLargerThan})
+    rep?.phase('data', `${tables.length} tables in ${parts.length} parts (sizes on disk)`, {
+      bytes: Math.round(parts.reduce((s, p) => s + p.estBytes, 0)),
+      rows: Math.round(tables.reduce((s, t) => s + t.rows, 0)),
+      items: parts.length,
+    })
     const tableIndex = new Map(tables.map((t, i) => [t, i]))
     const results = new Map<Part<(typeof tables)[number]>, Awaited<ReturnType<typeof copyPartToFile>> & {file: string}>()
     await runPool(

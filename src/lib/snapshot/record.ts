@@ -44,9 +44,14 @@ export async function recordStart(
   client: pg.ClientBase,
   r: {snapshotId: string; nodeId: string | null; storagePath: string; compression: string; slot: string | null; publication: string | null; jobId?: string | null},
 ): Promise<void> {
+  // An upsert: a row queued by steep_repl.start_snapshot, or left by an earlier attempt, is taken over.
   await client.query(
     `INSERT INTO steep_repl.snapshots (snapshot_id, source_node_id, storage_path, compression, status, phase, started_at, slot_name, publication_name, job_id)
-     VALUES ($1, $2, $3, $4, 'generating', 'schema', now(), $5, $6, $7)`,
+     VALUES ($1, $2, $3, $4, 'generating', 'schema', now(), $5, $6, $7)
+     ON CONFLICT (snapshot_id) DO UPDATE SET source_node_id = EXCLUDED.source_node_id, storage_path = EXCLUDED.storage_path,
+       compression = EXCLUDED.compression, status = 'generating', phase = 'schema', started_at = now(), completed_at = NULL,
+       error_message = NULL, overall_percent = 0, slot_name = EXCLUDED.slot_name, publication_name = EXCLUDED.publication_name,
+       job_id = coalesce(EXCLUDED.job_id, steep_repl.snapshots.job_id)`,
     [r.snapshotId, r.nodeId, r.storagePath, r.compression, r.slot, r.publication, r.jobId ?? null],
   )
 }
@@ -61,8 +66,9 @@ export async function recordFinish(
   if (outcome.status === 'complete') {
     await client.query(
       `UPDATE steep_repl.snapshots SET status = 'complete', phase = 'idle', overall_percent = 100, lsn = $2, checksum = $3,
-              table_count = $4, tables_completed = $4, size_bytes = $5, bytes_written = $6, rows_total = $7, rows_written = $7,
-              compression_ratio = CASE WHEN $5 > 0 THEN least(1, $6::real / $5) ELSE 0 END, eta_seconds = 0,
+              table_count = $4::int, tables_completed = $4::int, size_bytes = $5::bigint, bytes_written = $6::bigint,
+              rows_total = $7::bigint, rows_written = $7::bigint,
+              compression_ratio = CASE WHEN $5::bigint > 0 THEN least(1, $6::bigint::real / $5::bigint) ELSE 0 END, eta_seconds = 0,
               current_table = NULL, completed_at = now()
         WHERE snapshot_id = $1`,
       [snapshotId, outcome.lsn, outcome.checksum, outcome.tables, outcome.sizeBytes, outcome.bytesWritten, outcome.rows],
@@ -93,7 +99,7 @@ export class SnapshotRowReporter implements Reporter {
   ) {}
 
   phase(name: Parameters<Reporter['phase']>[0]): void {
-    const map: Record<string, string> = {prepare: 'schema', schema: 'schema', data: 'data', sequences: 'sequences', manifest: 'verify', done: 'idle'}
+    const map: Record<string, string> = {prepare: 'schema', schema: 'schema', 'pre-data': 'schema', data: 'data', 'post-data': 'indexes', sequences: 'sequences', manifest: 'verify', verify: 'verify', done: 'idle'}
     this.phaseName = map[name] ?? 'idle'
     this.flush(true)
   }
