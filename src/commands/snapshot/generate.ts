@@ -1,7 +1,9 @@
 import {randomBytes} from 'node:crypto'
+import {readdir} from 'node:fs/promises'
 import path from 'node:path'
 import {Flags} from '@oclif/core'
 import {BaseCommand, dbFlag} from '../../lib/base-command.js'
+import {UsageError} from '../../lib/errors.js'
 import {type JobDocument, jobFlags, runJobCommand} from '../../direct/run.js'
 import {COMPRESSIONS, checkLevel} from '../../lib/snapshot/codec.js'
 import {snapshotGenerate} from '../../lib/snapshot/jobs.js'
@@ -45,6 +47,11 @@ By default the slot and a publication are kept so that "snapshot apply --subscri
     checkLevel(compression, f.level)
     if (f.slot) checkSlotName(f.slot)
     const splitLargerThan = parseSize(f['split-larger-than'], '--split-larger-than')
+    // Refuse a non-empty directory before anything is queued (the executor checks again).
+    const output = path.resolve(f.output)
+    if (!f.force && (await readdir(output).catch(() => [])).length > 0) {
+      throw new UsageError(`--output ${output} is not empty`, {hint: 'Choose an empty directory, or pass --force to replace the snapshot in it.'})
+    }
     const db = await this.connection(f.db)
     const snapshotId = newSnapshotId(new Date(), randomBytes(4).toString('hex'))
     const job = await runJobCommand(
@@ -55,7 +62,7 @@ By default the slot and a publication are kept so that "snapshot apply --subscri
         flags: f,
         params: {
           snapshotId,
-          output: path.resolve(f.output),
+          output,
           parallel: f.parallel,
           compression,
           level: f.level,

@@ -131,11 +131,13 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
   const readers: pg.Client[] = []
   let slot: ExportedSlot | undefined
   let createdPublication = false
+  let preparedOutput = false
   let ok = false
   try {
     rep?.phase('prepare')
     const server = await checkSource(control)
     await prepareOutputDir(output, Boolean(o.force))
+    preparedOutput = true
 
     // The publication must exist before the slot's consistent point (see source.ts).
     if (publicationName) {
@@ -250,8 +252,11 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
       if (o.keepSlot && (slot || createdPublication)) {
         await dropSlotAndPublication(control, slot ? slotName : null, createdPublication ? publicationName : null).catch(() => {})
       }
-      await rm(path.join(output, 'data'), {recursive: true, force: true}).catch(() => {})
-      await rm(path.join(output, 'schema'), {recursive: true, force: true}).catch(() => {})
+      // Only what this run wrote: a directory refused by prepareOutputDir is left exactly as it was.
+      if (preparedOutput) {
+        await rm(path.join(output, 'data'), {recursive: true, force: true}).catch(() => {})
+        await rm(path.join(output, 'schema'), {recursive: true, force: true}).catch(() => {})
+      }
     }
     await control.end().catch(() => {})
   }

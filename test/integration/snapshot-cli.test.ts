@@ -1,0 +1,142 @@
+// The snapshot commands as users run them: exit codes, --json, records, bad input leaving
+// everything as it was.
+
+import {mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {runCli} from '../helpers/cli.js'
+import {dropDatabase, freshDatabase, sql, startTestServer} from '../helpers/pg.js'
+import type {ServerHandle} from '../helpers/servers.js'
+import {manifestChecksum} from '../../src/lib/snapshot/manifest.js'
+
+describe('snapshot commands', () => {
+  let src: string
+  const dir = mkdtempSync(path.join(tmpdir(), 'steep-snapcli-'))
+  const out = path.join(dir, 'snap')
+  let snapshotId: string
+  beforeAll(async () => {
+    src = await freshDatabase('snapcli')
+    await sql(src, `CREATE TABLE "Item" (id int PRIMARY KEY, "Label" text UNIQUE); INSERT INTO "Item" SELECT i, 'l' || i FROM generate_series(1, 3000) i;
+                    CREATE SEQUENCE never_used`)
+    expect((await runCli(['install', '-d', src])).code).toBe(0)
+  })
+  afterAll(async () => {
+    await sql(src, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active`)
+    await dropDatabase(src)
+  })
+
+  it('generate --direct --json returns the job document with the result', async () => {
+    const r = await runCli(['snapshot', 'generate', '-d', src, '--output', out, '--direct', '--json', '--compression', 'gzip'])
+    expect(r.code, r.stderr).toBe(0)
+    const job = r.json()
+    expect(job).toMatchObject({operation: 'snapshot_generate', status: 'complete', executor: 'direct'})
+    expect(job.result).toMatchObject({tables: 1, rows: 3000})
+    expect(job.params).not.toHaveProperty('password')
+    snapshotId = job.result.snapshotId
+    expect(existsSync(path.join(out, 'manifest.json'))).toBe(true)
+  })
+
+  it('records the snapshot with its kept slot; list and show report it', async () => {
+    const list = (await runCli(['snapshot', 'list', '-d', src, '--json'])).json()
+    expect(list.snapshots[0]).toMatchObject({snapshot_id: snapshotId, status: 'complete', overall_percent: 100, slot_exists: true})
+    const show = await runCli(['snapshot', 'show', snapshotId, '-d', src])
+    expect(show.code).toBe(0)
+    expect(show.stdout).toMatch(/complete/)
+    expect((await runCli(['snapshot', 'show', 'snap_nope', '-d', src])).code).toBe(1)
+  })
+
+  it('refuses a non-empty output directory without --force, leaving it as it was', async () => {
+    const r = await runCli(['snapshot', 'generate', '-d', src, '--output', out, '--direct'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/not empty/)
+    const foreign = path.join(dir, 'foreign')
+    mkdirSync(foreign)
+    writeFileSync(path.join(foreign, 'keep.txt'), 'mine')
+    const f = await runCli(['snapshot', 'generate', '-d', src, '--output', foreign, '--direct', '--force'])
+    expect(f.code).toBe(1)
+    expect(f.stderr).toMatch(/not a snapshot/)
+    expect(readFileSync(path.join(foreign, 'keep.txt'), 'utf8')).toBe('mine')
+    // The refused snapshot directory is intact.
+    expect((await runCli(['snapshot', 'verify', out])).code).toBe(0)
+  })
+
+  it.each([
+    [['--compression', 'brotli'], /Expected --compression/],
+    [['--level', '42', '--compression', 'gzip'], /out of range/],
+    [['--split-larger-than', 'huge'], /invalid size/],
+    [['--slot', 'Bad-Name'], /invalid slot name/],
+    [['--slot', 'x', '--no-slot'], /cannot also be provided/],
+    [['--table', 'public.nosuch'], /no such table/],
+  ])('rejects %j with exit 2 and queues nothing', async (args, re) => {
+    const before = await sql(src, `SELECT count(*)::int n FROM steep_repl.work_queue`)
+    const r = await runCli(['snapshot', 'generate', '-d', src, '--output', path.join(dir, 'bad'), '--direct', ...args])
+    expect(r.code === 2 || r.code === 1).toBe(true)
+    expect(r.stderr).toMatch(re)
+    if (!String(re).includes('no such table')) expect(await sql(src, `SELECT count(*)::int n FROM steep_repl.work_queue`)).toEqual(before)
+  })
+
+  it('verify passes, then fails with exit 1 on a flipped byte and on a tampered path', async () => {
+    expect((await runCli(['snapshot', 'verify', out])).code).toBe(0)
+    const copy = path.join(dir, 'tampered')
+    const {cpSync} = await import('node:fs')
+    cpSync(out, copy, {recursive: true})
+    const m = JSON.parse(readFileSync(path.join(copy, 'manifest.json'), 'utf8'))
+    m.tables[0].parts[0].file = '../../etc/passwd'
+    m.checksum = manifestChecksum(m)
+    writeFileSync(path.join(copy, 'manifest.json'), JSON.stringify(m))
+    const r = await runCli(['snapshot', 'verify', copy, '--json'])
+    expect(r.code).toBe(1)
+    expect(r.json().error.message).toMatch(/escapes the snapshot directory/)
+  })
+
+  it('apply refuses a target that already has the tables, and applies into an empty one', async () => {
+    const dst = await freshDatabase('snapclidst')
+    try {
+      await sql(dst, `CREATE TABLE "Item" (id int)`)
+      const refused = await runCli(['snapshot', 'apply', '-d', dst, '--input', out, '--direct'])
+      expect(refused.code).toBe(1)
+      expect(refused.stderr).toMatch(/already has 1 of the snapshot's tables/)
+      await sql(dst, `DROP TABLE "Item"`)
+      const ok = await runCli(['snapshot', 'apply', '-d', dst, '--input', out, '--direct', '--json'])
+      expect(ok.code, ok.stderr).toBe(0)
+      expect(ok.json().result).toMatchObject({rows: 3000, tables: 1})
+      const [{n, u}] = await sql(dst, `SELECT (SELECT count(DISTINCT "Label") FROM "Item")::int n, nextval('never_used')::int u`)
+      expect(n).toBe(3000)
+      expect(u).toBe(1)
+      const again = await runCli(['snapshot', 'apply', '-d', dst, '--input', out, '--direct'])
+      expect(again.code).toBe(1)
+      expect(again.stderr).toMatch(/already applied/)
+    } finally {
+      await dropDatabase(dst)
+    }
+  })
+
+  it('delete --drop-slot removes the record, the slot and the publication', async () => {
+    const r = await runCli(['snapshot', 'delete', snapshotId, '-d', src, '--drop-slot', '--json'])
+    expect(r.code).toBe(0)
+    expect(r.json()).toMatchObject({deleted: true, slotDropped: true, publicationDropped: true})
+    expect(await sql(src, `SELECT 1 FROM pg_replication_slots WHERE slot_name LIKE 'steep_snap%'`)).toEqual([])
+    expect(await sql(src, `SELECT 1 FROM pg_publication`)).toEqual([])
+  })
+})
+
+describe('snapshot generate on a server with wal_level=replica', () => {
+  let server: ServerHandle
+  beforeAll(async () => {
+    server = await startTestServer({settings: {wal_level: 'replica'}})
+  })
+  afterAll(async () => {
+    await server?.stop()
+  })
+
+  it('fails with the fix, and leaves no files and no slot', async () => {
+    await runCli(['install', '-d', server.url()])
+    const out = path.join(mkdtempSync(path.join(tmpdir(), 'steep-replica-')), 'snap')
+    const r = await runCli(['snapshot', 'generate', '-d', server.url(), '--output', out, '--direct'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/wal_level = replica/)
+    expect(existsSync(path.join(out, 'manifest.json'))).toBe(false)
+    expect(await sql(server.url(), `SELECT 1 FROM pg_replication_slots`)).toEqual([])
+  })
+})
