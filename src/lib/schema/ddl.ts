@@ -402,10 +402,9 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
       reg(c.defaultOid && `pg_attrdef:${c.defaultOid}`, id)
       const nn = notNullCons.get(c.num)
       if (isPartition || c.isLocal) {
-        lines.push(renderColumn(c, nn && (nn.isLocal || isPartition) ? nn : undefined, v))
-        if (nn && !nn.isLocal && !isPartition) {
-          // an inherited not-null constraint on a column that is also declared locally: INHERITS merges it
-        }
+        // From 17 a partition shares its parent's identity (no sequence of its own): ATTACH gives it.
+        const col = isPartition && c.identity && !c.identitySequence ? {...c, identity: '' as const} : c
+        lines.push(renderColumn(col, nn && (nn.isLocal || isPartition) ? nn : undefined, v))
       } else {
         // Inherited column (plain inheritance): only what differs from the parent can be set here.
         if (c.default !== null && !c.generated) after.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${qi(c.name)} SET DEFAULT ${c.default};`)
