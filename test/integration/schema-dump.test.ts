@@ -224,6 +224,8 @@ describe('schema dump', () => {
     expect(j.code).toBe(0)
     const doc = j.json()
     expect(doc.preData).toEqual([])
+    expect(doc.sql.preData).toBe('')
+    expect(doc.sql.postData).toMatch(/^SET statement_timeout = 0;[\s\S]*CREATE INDEX customers_tags_idx ON app\.customers USING gin \(tags\);/)
     expect(doc.sections).toEqual(['post-data'])
     expect(doc.postData.find((s: DdlStatement) => s.name === 'customers_tags_idx')).toMatchObject({kind: 'index', wave: 1, table: {schema: 'app', name: 'customers'}})
   })

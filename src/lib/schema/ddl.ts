@@ -70,6 +70,8 @@ export interface SchemaDdl {
   skipped: SkippedObject[]
   /** Statement ids placed despite a dependency cycle. */
   cycleBreaks: string[]
+  /** Each section rendered as a standalone script (session settings first), as renderDdl prints it. */
+  sql: {preData: string; postData: string}
 }
 
 export interface BuildOptions {
@@ -706,7 +708,7 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
   const pre = topoSort(drafts.filter((d) => d.section === 'pre-data'))
   const post = topoSort(drafts.filter((d) => d.section === 'post-data'))
   const strip = ({sortKey: _k, ...st}: Draft): DdlStatement => st
-  return {
+  const ddl: SchemaDdl = {
     serverVersionNum: v,
     database: cat.database,
     settings: SESSION_SETTINGS,
@@ -714,7 +716,10 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
     postData: post.ordered.map(strip),
     skipped,
     cycleBreaks: [...pre.cycleBreaks, ...post.cycleBreaks],
+    sql: {preData: '', postData: ''},
   }
+  ddl.sql = {preData: renderDdl(ddl, {sections: ['pre-data'], header: false}), postData: renderDdl(ddl, {sections: ['post-data'], header: false})}
+  return ddl
 }
 
 /** Post-data statements grouped by wave (1-4), each group in a valid order. */
