@@ -1,7 +1,11 @@
+import {mkdtempSync, readFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import type pg from 'pg'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {type DdlStatement, postDataWaves, renderDdl, type SchemaDdl} from '../../src/lib/schema/ddl.js'
 import {applyStatements, extractSchemaDdl} from '../../src/lib/schema/extract.js'
+import {compareNodes} from '../../src/lib/schema/compare-io.js'
 import {listSequences, listUserTables, primaryKeyColumns, setSequenceQuery} from '../../src/lib/schema/objects.js'
 import {runCli} from '../helpers/cli.js'
 import {adminClient, dropDatabase, freshDatabase, sql} from '../helpers/pg.js'
@@ -82,6 +86,19 @@ describe('schema dump', () => {
     await applyInParallel(dst, ddl)
     const back = await extract(dst)
     expect(renderDdl(back, {header: false})).toBe(renderDdl(ddl, {header: false}))
+  })
+
+  it('the copy compares as identical to the source (schema compare agrees with schema dump)', async () => {
+    const [a, b] = [await adminClient(src), await adminClient(dst)]
+    try {
+      const r = await compareNodes(a, b)
+      expect(r.tables.length).toBeGreaterThan(20)
+      expect(r.tables.filter((t) => t.status !== 'MATCH' || t.differences.length)).toEqual([])
+      expect(r.identical).toBe(true)
+    } finally {
+      await a.end()
+      await b.end()
+    }
   })
 
   it('keeps nasty identifiers intact', async () => {
@@ -197,10 +214,18 @@ describe('schema dump', () => {
     expect(pre.code).toBe(0)
     expect(pre.stdout).toContain('CREATE TABLE "app"."customers"')
     expect(pre.stdout).not.toMatch(/CREATE INDEX|OWNER TO|Weird/)
+    const file = join(mkdtempSync(join(tmpdir(), 'steep-dump-')), 'schema.sql')
+    const f = await runCli(['schema', 'dump', '-d', src, '--file', file])
+    expect(f.code).toBe(0)
+    expect(f.stdout).toBe('')
+    expect(f.stderr).toMatch(/wrote \d+ pre-data and \d+ post-data statements/)
+    expect(readFileSync(file, 'utf8')).toContain('ALTER TABLE ONLY "app"."customers" ADD CONSTRAINT "customers_pkey" PRIMARY KEY USING INDEX')
     const j = await runCli(['schema', 'dump', '-d', src, '--section', 'post-data', '--json'])
     expect(j.code).toBe(0)
     const doc = j.json()
     expect(doc.preData).toEqual([])
+    expect(doc.sql.preData).toBe('')
+    expect(doc.sql.postData).toMatch(/^SET statement_timeout = 0;[\s\S]*CREATE INDEX customers_tags_idx ON app\.customers USING gin \(tags\);/)
     expect(doc.sections).toEqual(['post-data'])
     expect(doc.postData.find((s: DdlStatement) => s.name === 'customers_tags_idx')).toMatchObject({kind: 'index', wave: 1, table: {schema: 'app', name: 'customers'}})
   })

@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {renderCompare} from '../../src/lib/schema/cli.js'
+import {listSome, renderCompare} from '../../src/lib/schema/cli.js'
 import {buildReport, compareFingerprintSets, diffColumns, readinessIssues, type ReplicationFacts, type ReplicationTableFacts} from '../../src/lib/schema/compare.js'
 import {type ColumnDefinition, fingerprintOf, type TableFingerprint} from '../../src/lib/schema/fingerprint.js'
 
@@ -139,5 +139,18 @@ describe('replication readiness', () => {
     const a = facts([{table: 'in', publications: ['p']}, {table: 'out'}], {publications: [{name: 'p', allTables: false, update: true, delete: true}]})
     const issues = readinessIssues(a, facts([{table: 'in'}, {table: 'out'}]))
     expect(issues).toMatchObject([{kind: 'not_published', object: 'public.out', node: 'a', blocking: false}])
+  })
+})
+
+describe('compare rendering', () => {
+  it('lists at most 20 names, then a count; sequences on one line', () => {
+    expect(listSome(['a', 'b'])).toBe('a, b')
+    expect(listSome(Array.from({length: 25}, (_, i) => `t${i}`))).toMatch(/t19 … and 5 more$/)
+    const seqFacts = (n: number): ReplicationFacts => ({tables: [], publications: [], sequences: Array.from({length: n}, (_, i) => ({schema: 's', name: `q${i}`, ownedBy: null}))})
+    const r = buildReport('A', 'B', [], readinessIssues(seqFacts(30), seqFacts(30)))
+    const text = renderCompare(r)
+    expect(text).toMatch(/· 30 sequence\(s\) whose values logical replication does not carry: s\.q0, .* … and 10 more/)
+    expect(text.split('\n').filter((l) => l.includes('s.q'))).toHaveLength(1)
+    expect(text).toContain('✓ Compatible for replication')
   })
 })

@@ -59,6 +59,7 @@ The SQL uses the server's own pg_get_*def functions and quotes every identifier,
       sections,
       preData: sections.includes('pre-data') ? ddl.preData : [],
       postData: sections.includes('post-data') ? ddl.postData : [],
+      sql: {preData: sections.includes('pre-data') ? ddl.sql.preData : '', postData: sections.includes('post-data') ? ddl.sql.postData : ''},
     }
   }
 }

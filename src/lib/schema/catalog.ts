@@ -375,7 +375,7 @@ export async function readCatalog(client: Queryable, filter: SchemaFilter = {}):
            pg_catalog.pg_get_userbyid(t.typowner) AS owner, pg_catalog.obj_description(t.oid, 'pg_type') AS comment, ${aclJson('t.typacl')} AS acl,
            CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT enumlabel::text FROM pg_catalog.pg_enum WHERE enumtypid = t.oid ORDER BY enumsortorder) END AS labels,
            CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END AS base_type,
-           t.typnotnull, t.typdefault,
+           t.typnotnull, pg_catalog.pg_get_expr(t.typdefaultbin, 0) AS typdefault,
            CASE WHEN t.typtype = 'd' AND t.typcollation <> 0 AND t.typcollation IS DISTINCT FROM bt.typcollation
                 THEN pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END AS collation,
            CASE WHEN t.typtype = 'r' THEN pg_catalog.format_type(r.rngsubtype, NULL) END AS subtype,

@@ -25,6 +25,11 @@ export const nodeFlags = {
   'node-b': Flags.string({summary: 'Connection to node B: a postgres:// URL, a key=value string, or a config name.', required: true, helpValue: 'CONN'}),
 }
 
+/** Up to `max` items, then how many more. */
+export function listSome(items: string[], max = 20): string {
+  return items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} … and ${items.length - max} more`
+}
+
 export function renderFingerprints(tables: Array<TableFingerprint & {input?: string}>, showInput = false): string {
   if (tables.length === 0) return 'no tables'
   const out = [renderTable(['table', 'kind', 'columns', 'fingerprint'], tables.map((t) => [`${t.schema}.${t.table}`, t.kind ?? '', t.columnCount, t.fingerprint]))]
@@ -60,14 +65,20 @@ export function renderCompare(r: CompareReport): string {
     }
     if (label === 'MATCH') {
       const plain = list.filter((t) => t.differences.length === 0)
-      if (plain.length) out.push(`    ${plain.map((t) => t.key).join(', ')}`)
+      if (plain.length) out.push(`    ${listSome(plain.map((t) => t.key))}`)
     }
   }
   if (r.readiness.length) {
     out.push('', 'Replication readiness:')
+    const seqs = r.readiness.filter((i) => i.kind === 'sequence_not_replicated')
     for (const i of r.readiness) {
+      if (i.kind === 'sequence_not_replicated') continue
       out.push(`  ${i.blocking ? '✗' : '·'} [${i.node === 'both' ? 'A+B' : i.node.toUpperCase()}] ${i.message}`)
       if (i.hint && i.blocking) out.push(`      ${i.hint}`)
+    }
+    if (seqs.length) {
+      out.push(`  · ${seqs.length} sequence(s) whose values logical replication does not carry: ${listSome(seqs.map((i) => i.object))}`)
+      out.push(`      ${seqs[0]!.hint}`)
     }
   }
   const s = r.summary

@@ -70,6 +70,8 @@ export interface SchemaDdl {
   skipped: SkippedObject[]
   /** Statement ids placed despite a dependency cycle. */
   cycleBreaks: string[]
+  /** Each section rendered as a standalone script (session settings first), as renderDdl prints it. */
+  sql: {preData: string; postData: string}
 }
 
 export interface BuildOptions {
@@ -402,10 +404,9 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
       reg(c.defaultOid && `pg_attrdef:${c.defaultOid}`, id)
       const nn = notNullCons.get(c.num)
       if (isPartition || c.isLocal) {
-        lines.push(renderColumn(c, nn && (nn.isLocal || isPartition) ? nn : undefined, v))
-        if (nn && !nn.isLocal && !isPartition) {
-          // an inherited not-null constraint on a column that is also declared locally: INHERITS merges it
-        }
+        // From 17 a partition shares its parent's identity (no sequence of its own): ATTACH gives it.
+        const col = isPartition && c.identity && !c.identitySequence ? {...c, identity: '' as const} : c
+        lines.push(renderColumn(col, nn && (nn.isLocal || isPartition) ? nn : undefined, v))
       } else {
         // Inherited column (plain inheritance): only what differs from the parent can be set here.
         if (c.default !== null && !c.generated) after.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${qi(c.name)} SET DEFAULT ${c.default};`)
@@ -707,7 +708,7 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
   const pre = topoSort(drafts.filter((d) => d.section === 'pre-data'))
   const post = topoSort(drafts.filter((d) => d.section === 'post-data'))
   const strip = ({sortKey: _k, ...st}: Draft): DdlStatement => st
-  return {
+  const ddl: SchemaDdl = {
     serverVersionNum: v,
     database: cat.database,
     settings: SESSION_SETTINGS,
@@ -715,7 +716,10 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
     postData: post.ordered.map(strip),
     skipped,
     cycleBreaks: [...pre.cycleBreaks, ...post.cycleBreaks],
+    sql: {preData: '', postData: ''},
   }
+  ddl.sql = {preData: renderDdl(ddl, {sections: ['pre-data'], header: false}), postData: renderDdl(ddl, {sections: ['post-data'], header: false})}
+  return ddl
 }
 
 /** Post-data statements grouped by wave (1-4), each group in a valid order. */

@@ -18,7 +18,16 @@ export interface ExtractOptions extends SchemaFilter, BuildOptions {
 
 const SAVEPOINT = 'steep_repl_schema_extract'
 
+/** 'I' idle, 'T' in a transaction, 'E' in a failed transaction; undefined when the client cannot say. */
+export function transactionStatus(client: Queryable): string | undefined {
+  const c = client as {getTransactionStatus?: () => string | null}
+  return typeof c.getTransactionStatus === 'function' ? (c.getTransactionStatus() ?? undefined) : undefined
+}
+
 async function inSavepoint<T>(client: Queryable, fn: () => Promise<T>): Promise<T> {
+  const status = transactionStatus(client)
+  if (status === 'I') throw new StateError('DDL extraction needs a client inside a transaction (BEGIN ISOLATION LEVEL REPEATABLE READ first)')
+  if (status === 'E') throw new StateError('the client is in a failed transaction: roll it back first')
   try {
     await client.query(`SAVEPOINT ${SAVEPOINT}`)
   } catch (err) {

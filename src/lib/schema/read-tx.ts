@@ -3,9 +3,12 @@
 // in that transaction; outside, in a READ ONLY REPEATABLE READ transaction of its own.
 
 import type {Queryable} from './catalog.js'
-import {withEmptySearchPath} from './extract.js'
+import {transactionStatus, withEmptySearchPath} from './extract.js'
 
 export async function inTransaction(client: Queryable): Promise<boolean> {
+  // node-postgres knows from ReadyForQuery; only other clients need the (server-logged) probe.
+  const status = transactionStatus(client)
+  if (status !== undefined) return status !== 'I'
   try {
     await client.query('SAVEPOINT steep_repl_probe')
   } catch (err) {
