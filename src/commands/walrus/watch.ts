@@ -30,7 +30,7 @@ Each cycle prints one line on stderr (a JSON object per line with --json); each 
     interval: Flags.string({summary: "Time between readings, e.g. 30s or 5min (default: the server's checkpoint_timeout).", helpValue: 'DURATION'}),
     retention: Flags.string({summary: 'Keep history rows this long (default 7d).', default: '7d', helpValue: 'DURATION'}),
     'metrics-port': Flags.integer({summary: 'Serve Prometheus metrics on this port (GET /metrics).', min: 0, max: 65_535}),
-    'metrics-host': Flags.string({summary: 'Address the metrics endpoint listens on.', default: '127.0.0.1', dependsOn: ['metrics-port']}),
+    'metrics-host': Flags.string({summary: 'Address the metrics endpoint listens on (default 127.0.0.1; 0.0.0.0 for every interface).', dependsOn: ['metrics-port']}),
     record: Flags.string({summary: 'Append every reading to FILE, in the format walrus simulate --samples reads.', helpValue: 'FILE'}),
   }
 
@@ -58,7 +58,7 @@ Each cycle prints one line on stderr (a JSON object per line with --json); each 
       } catch (err) {
         throw new UsageError(`--metrics-port ${f['metrics-port']}: cannot listen: ${(err as Error).message}`)
       }
-      emit(json ? JSON.stringify({time: new Date().toISOString(), event: 'metrics', port: metrics.port}) : `metrics on http://${f['metrics-host']}:${metrics.port}/metrics`)
+      emit(json ? JSON.stringify({time: new Date().toISOString(), event: 'metrics', port: metrics.port}) : `metrics on http://${f['metrics-host'] ?? '127.0.0.1'}:${metrics.port}/metrics`)
     }
     const ac = new AbortController()
     const stop = () => ac.abort()
