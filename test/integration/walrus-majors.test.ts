@@ -3,6 +3,8 @@
 // writes on a 32 MB max_wal_size force real checkpoints, and the watcher grows max_wal_size on the
 // server, records the history row, sends the NOTIFY and exposes the metric.
 
+import {appendFileSync} from 'node:fs'
+import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {installedMajors, type PgMajor} from '../../src/lib/embedded/server.js'
 import {startMetrics, type WalrusMetrics} from '../../src/lib/walrus/metrics.js'
@@ -10,7 +12,7 @@ import {checkpointStats} from '../../src/lib/walrus/server.js'
 import {CHANNEL} from '../../src/lib/walrus/store.js'
 import {sql} from '../helpers/pg.js'
 import type {ServerHandle} from '../helpers/servers.js'
-import {listen, showMaxWalSizeMb, startWatcher, waitFor, walrusServer} from './walrus-support.js'
+import {checkpoints, listen, showMaxWalSizeMb, startWatcher, waitFor, walrusServer} from './walrus-support.js'
 
 const majors = ([15, 16, 17, 18] as PgMajor[]).filter((m) => installedMajors().includes(m))
 
@@ -69,6 +71,35 @@ describe.each(majors)('walrus watch on PostgreSQL %i', (major) => {
     } finally {
       await metrics?.close()
       await notes.close()
+    }
+  })
+  it.runIf(major >= 17)('with ALTER SYSTEM disabled mid-run (allow_alter_system = off) it reports the refused change, leaves max_wal_size alone and recommends', async () => {
+    const sizeBefore = await showMaxWalSizeMb(url)
+    const w = startWatcher(url, {maxMb: 1_000_000, maxChangesPerHour: 1000}, {intervalMs: 500})
+    try {
+      await waitFor('the baseline', () => w.decisions()[0])
+      appendFileSync(path.join(h.info.dataDir, 'data', 'postgresql.conf'), '\nallow_alter_system = off\n')
+      await sql(url, 'SELECT pg_reload_conf()')
+      await waitFor('allow_alter_system off', async () => (await sql(url, 'SHOW allow_alter_system'))[0].allow_alter_system === 'off')
+      await checkpoints(url, 3)
+      const refused = await waitFor('the refused change', () => w.decisions().find((d) => d.problem))
+      expect(refused.applied).toBe(false)
+      expect(refused.problem).toMatch(/ALTER SYSTEM failed/)
+      expect(w.events.some((e) => e.event === 'fallback')).toBe(true)
+      const n = w.decisions().length
+      await checkpoints(url, 3)
+      const rec = await waitFor('a recommendation', () => w.decisions().slice(n).find((d) => d.decision.action))
+      expect(rec).toMatchObject({mode: 'recommend', applied: false})
+      expect(rec.decision.action).toBe('dry_run')
+      const summary = await w.stop()
+      expect(summary.mode).toBe('recommend')
+      expect(await showMaxWalSizeMb(url)).toBe(sizeBefore)
+      const [skip] = await sql(url, `SELECT action, metadata FROM steep_repl.walrus_history WHERE id = $1`, [refused.historyId])
+      expect(skip).toMatchObject({action: 'skipped', metadata: {blocked_by: 'not_effective', would_apply: 'increase'}})
+      const [dry] = await sql(url, `SELECT action, metadata FROM steep_repl.walrus_history WHERE id = $1`, [rec.historyId])
+      expect(dry).toMatchObject({action: 'dry_run', metadata: {recommend_only: true}})
+    } finally {
+      await w.stop()
     }
   })
 })

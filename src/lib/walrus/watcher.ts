@@ -68,6 +68,13 @@ export interface WatchSummary {
   maxQueriesPerCycle: number
 }
 
+/** A failure that a new connection may cure (also node-postgres's "not queryable" after a lost socket). */
+export function lostConnection(err: unknown): boolean {
+  if (isConnectionFailure(err)) return true
+  const msg = (err as {message?: unknown})?.message
+  return typeof msg === 'string' && /not queryable|Connection terminated|terminating connection|server closed the connection/i.test(msg)
+}
+
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve()
@@ -107,8 +114,8 @@ export class Watcher {
     const p = await readPrivileges(c)
     refuseOldServer(p)
     refuseStandby(p, 'walrus watch')
-    await requireWalrusSchema(c)
     if (!this.o.settings.dryRun) requireAlterPrivileges(p)
+    await requireWalrusSchema(c)
     this.versionNum = p.serverVersionNum
     const r = await c.query(`SELECT current_database() AS db, source FROM pg_settings WHERE name = 'max_wal_size'`)
     if (this.mode === 'apply') {
@@ -171,7 +178,7 @@ export class Watcher {
           const intervalMs = await this.cycle(this.client)
           await sleep(intervalMs, signal)
         } catch (err) {
-          if (!isConnectionFailure(err) || signal.aborted) throw err
+          if (!lostConnection(err) || signal.aborted) throw err
           this.acting = false
           this.o.metrics?.setActing(false)
           await this.client?.end().catch(() => {})
