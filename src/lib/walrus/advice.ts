@@ -67,7 +67,7 @@ export function advise(f: TuneFacts, s: RuleSettings): TuneAdvice {
   const intervals = elapsedSec === null ? null : Math.max(1, elapsedSec / f.checkpointTimeoutSec)
   const perInterval = intervals === null ? null : f.requested / intervals
   const neededMb =
-    f.walBytesPerSec === null ? null : Math.min(INT32_MAX, Math.max(2, Math.ceil(((f.walBytesPerSec * f.checkpointTimeoutSec * (1 + f.completionTarget)) / MiB) * 1.1)))
+    f.walBytesPerSec === null ? null : Math.min(INT32_MAX, Math.max(2, Math.ceil(((f.walBytesPerSec * f.checkpointTimeoutSec * (1 + f.completionTarget)) / MiB) * 1.1 - 1e-9)))
   const out: TuneAdvice = {
     currentMb: f.currentMb, recommendedMb: f.currentMb, action: 'none', change: null, requested: f.requested, timed: f.timed,
     forcedRatio, elapsedSec, intervals, requestedPerInterval: perInterval, walBytesPerSec: f.walBytesPerSec, neededMb,
