@@ -2,9 +2,10 @@
 // pgbench with a deliberately small max_wal_size (32 MB), without and with `walrus watch`, on two
 // identical fresh embedded PostgreSQL servers (default 15, the major of Debian's pgbench). Prints
 // requested (forced) checkpoints and TPS side by side, the final max_wal_size, and the watcher's
-// own cost: peak RSS (VmHWM) and queries per cycle. Asserts nothing.
+// own cost: peak RSS (VmHWM) and queries per cycle. Rounds run in ABBA order (without, with, with,
+// without) so drift in the machine's load cancels out. Asserts nothing.
 //
-//   npm run build && node bench/walrus-pgbench.mjs          # DURATION=60 SCALE=10 CLIENTS=4 MAJOR=15
+//   npm run build && node bench/walrus-pgbench.mjs     # DURATION=45 ROUNDS=2 SCALE=10 CLIENTS=4 MAJOR=15
 import {execFileSync, spawn} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import {cpus, totalmem} from 'node:os'
@@ -12,7 +13,9 @@ import {fileURLToPath} from 'node:url'
 import {EmbeddedServer} from '../dist/lib/embedded/server.js'
 
 const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url))
-const DURATION = Number(process.env.DURATION ?? 60)
+const DURATION = Number(process.env.DURATION ?? 45)
+// ABBA order (without, with, with, without) so load drift from other work on the machine cancels out
+const ROUNDS = Number(process.env.ROUNDS ?? 2)
 const SCALE = Number(process.env.SCALE ?? 10)
 const CLIENTS = Number(process.env.CLIENTS ?? 4)
 const MAJOR = Number(process.env.MAJOR ?? 15)
@@ -91,11 +94,23 @@ async function run(withWatcher) {
 
 console.log(`walrus pgbench: PostgreSQL ${MAJOR}, pgbench -s ${SCALE} -c ${CLIENTS} -T ${DURATION}, max_wal_size 32MB at start, watcher interval ${INTERVAL}`)
 console.log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}`)
-const a = await run(false)
-const b = await run(true)
-const row = (name, r) => `${name.padEnd(22)} ${String(r.forced).padStart(8)} ${String(r.timed).padStart(6)} ${r.tps.toFixed(1).padStart(9)} ${String(r.size).padStart(14)}`
-console.log(`${'run'.padEnd(22)} ${'forced'.padStart(8)} ${'timed'.padStart(6)} ${'tps'.padStart(9)} ${'max_wal_size'.padStart(14)}`)
+const without = []
+const withW = []
+for (let i = 0; i < ROUNDS; i++) {
+  for (const w of i % 2 === 0 ? [false, true] : [true, false]) {
+    const r = await run(w)
+    ;(w ? withW : without).push(r)
+    console.log(`  round ${i + 1} ${w ? 'with   ' : 'without'}: forced ${r.forced}, timed ${r.timed}, tps ${r.tps.toFixed(1)}, max_wal_size ${r.size}${r.cost ? `, changes ${r.cost.changes.join(' ')}` : ''}`)
+  }
+}
+const mean = (xs, f) => xs.reduce((a, x) => a + f(x), 0) / xs.length
+const a = {forced: mean(without, (r) => r.forced), timed: mean(without, (r) => r.timed), tps: mean(without, (r) => r.tps), size: without.map((r) => r.size).join('/')}
+const b = {forced: mean(withW, (r) => r.forced), timed: mean(withW, (r) => r.timed), tps: mean(withW, (r) => r.tps), size: withW.map((r) => r.size).join('/')}
+const row = (name, r) => `${name.padEnd(22)} ${r.forced.toFixed(1).padStart(8)} ${r.timed.toFixed(1).padStart(6)} ${r.tps.toFixed(1).padStart(9)} ${String(r.size).padStart(16)}`
+console.log(`mean of ${ROUNDS} round(s) each:`)
+console.log(`${'run'.padEnd(22)} ${'forced'.padStart(8)} ${'timed'.padStart(6)} ${'tps'.padStart(9)} ${'max_wal_size'.padStart(16)}`)
 console.log(row('without walrus', a))
 console.log(row('with walrus watch', b))
-console.log(`forced checkpoints: ${a.forced} -> ${b.forced} (${a.forced ? ((1 - b.forced / a.forced) * 100).toFixed(0) : 0}% fewer); TPS ratio with/without: ${(b.tps / a.tps).toFixed(2)}`)
-console.log(`watcher: peak RSS ${b.cost.peakRssMb.toFixed(1)} MB, ${b.cost.cycles} cycles, queries per cycle: ${b.cost.quietQueries} when nothing changes, ${b.cost.maxQueries} at most (with a change); changes: ${b.cost.changes.join(', ') || 'none'}`)
+console.log(`forced checkpoints: ${a.forced.toFixed(1)} -> ${b.forced.toFixed(1)} (${a.forced ? ((1 - b.forced / a.forced) * 100).toFixed(0) : 0}% fewer); TPS ratio with/without: ${(b.tps / a.tps).toFixed(2)}`)
+const cost = withW.map((r) => r.cost)
+console.log(`watcher: peak RSS ${Math.max(...cost.map((c) => c.peakRssMb)).toFixed(1)} MB, ${cost.map((c) => c.cycles).join('/')} cycles, queries per cycle: ${Math.max(...cost.map((c) => c.quietQueries))} when nothing changes, ${Math.max(...cost.map((c) => c.maxQueries))} at most (with a change)`)
