@@ -109,7 +109,7 @@ export async function runTune(c: pg.Client, s: RuleSettings, o: {apply: boolean;
     const now = facts.now
     const decision: Decision = {
       at: now, outcome: advice.change!, action: advice.change!, apply: true, change: advice.change, delta: null, requested: facts.requested,
-      currentMb: advice.currentMb, targetMb: advice.recommendedMb, quietIntervals: ruleState.quietIntervals, reason: advice.reasons.at(-2) ?? advice.reasons[0]!,
+      currentMb: advice.currentMb, targetMb: advice.recommendedMb, quietIntervals: ruleState.quietIntervals, reason: advice.reasons.at(-1)!,
       metadata: {source: 'walrus tune', confidence: advice.confidence, requested_per_interval: advice.requestedPerInterval, wal_bytes_per_sec: walBytesPerSec},
     }
     // A manual change starts the cooldown and counts as an adjustment; an increase ends a quiet run.
