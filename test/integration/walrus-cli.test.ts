@@ -184,6 +184,12 @@ describe('walrus commands', () => {
       expect(w.events.some((e) => e.event === 'disconnected')).toBe(true)
       const n = w.decisions().length
       await waitFor('a decision after the restart', () => w.decisions().length > n)
+      // walrus reset while it runs: the next reading is a new baseline
+      const c = await adminClient(url)
+      await resetState(c, {history: false})
+      await c.end()
+      const m = w.decisions().length
+      await waitFor('a baseline after the reset', () => w.decisions().slice(m).find((d) => d.decision.outcome === 'baseline' && /^baseline:/.test(d.decision.reason)))
     } finally {
       await w.stop()
     }

@@ -44,9 +44,13 @@ describe.each(majors)('walrus watch on PostgreSQL %i', (major) => {
       // ~100 MB of WAL through a 32 MB max_wal_size: checkpoints requested by WAL volume ("checkpoint starting: wal")
       await sql(url, `CREATE TABLE bulk (id int, pad text); INSERT INTO bulk SELECT g, repeat('x', 1000) FROM generate_series(1, 100000) g`)
       const grow = await waitFor('a grow decision', () => w.decisions().find((d) => d.applied))
-      const summary = await w.stop()
       const after = Number((await sql(url, `SELECT ${src.requested} AS n FROM ${src.view}`))[0].n)
       expect(after - before).toBeGreaterThanOrEqual(2)
+      // a statistics reset (this major's target) is a new baseline, not a quiet interval
+      await sql(url, `SELECT pg_stat_reset_shared($1)`, [src.resetTarget])
+      const rebased = await waitFor('the re-baseline', () => w.decisions().find((x) => x.decision.outcome === 'baseline' && /statistics were reset/.test(x.decision.reason)))
+      expect(rebased.decision.requested).toBeLessThan(after)
+      const summary = await w.stop()
 
       const d = grow.decision
       expect(['increase', 'capped']).toContain(d.outcome)
