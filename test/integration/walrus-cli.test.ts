@@ -101,7 +101,7 @@ describe('walrus commands', () => {
     const conf = await autoConf()
     const size = await showMaxWalSizeMb(url)
     const rec = path.join(tmpdir(), `walrus-rec-${process.pid}-${Date.now()}.jsonl`)
-    const p = spawnCli(['walrus', 'watch', '-d', url, '--dry-run', '--json', '--interval', '600ms', '--cooldown', '0', '--min', '16MB', '--record', rec])
+    const p = spawnCli(['walrus', 'watch', '-d', url, '--dry-run', '--json', '--interval', '600ms', '--cooldown', '0', '--min', '16MB', '--record', rec, '--metrics-port', '0'])
     try {
       await waitFor('the first decision', () => p.lines.some((l) => l.includes('"event":"decision"')))
       await checkpoints(url, 3)
@@ -112,6 +112,11 @@ describe('walrus commands', () => {
       const [row] = await sql(url, `SELECT action, old_size_mb, new_size_mb, forced_checkpoints, metadata FROM steep_repl.walrus_history WHERE id = $1`, [ev.history_id])
       expect(row).toMatchObject({action: 'dry_run', old_size_mb: size, new_size_mb: size * 4, forced_checkpoints: '3', metadata: {dry_run: true, would_apply: 'increase'}})
       expect((await lockHolders(await adminClientEnd(url))).length).toBe(1)
+      const port = JSON.parse(p.lines.find((l) => l.includes('"event":"metrics"'))!).port
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+      expect(metrics).toMatch(/^walrus_decisions_total\{outcome="dry_run"\} 1$/m)
+      expect(metrics).toMatch(/^walrus_acting 1$/m)
+      expect(metrics).toMatch(new RegExp(`^walrus_max_wal_size_bytes ${size * 1024 * 1024}$`, 'm'))
       p.child.kill('SIGTERM')
       expect(await p.exit).toBe(0)
       const summary = JSON.parse(p.stdout())
