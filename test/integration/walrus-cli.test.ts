@@ -195,6 +195,9 @@ describe('walrus commands', () => {
       await c.end()
       const m = w.decisions().length
       await waitFor('a baseline after the reset', () => w.decisions().slice(m).find((d) => d.decision.outcome === 'baseline' && /^baseline:/.test(d.decision.reason)))
+      // the state row deleted by hand is re-created at the next cycle
+      await sql(url, 'DELETE FROM steep_repl.walrus_state')
+      await waitFor('the state row again', async () => (await sql(url, 'SELECT count(*)::int AS n FROM steep_repl.walrus_state'))[0].n === 1)
     } finally {
       await w.stop()
     }

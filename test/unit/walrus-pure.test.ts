@@ -6,7 +6,7 @@ import {formatDuration, parseDuration} from '../../src/lib/duration.js'
 import {advise, confidence, type TuneFacts} from '../../src/lib/walrus/advice.js'
 import {settingsFromFlags} from '../../src/lib/walrus/flags.js'
 import {eventText} from '../../src/lib/walrus/render.js'
-import {validateSettings} from '../../src/lib/walrus/rule.js'
+import {evaluate, initialState, validateSettings} from '../../src/lib/walrus/rule.js'
 import {formatSample, parseSamples} from '../../src/lib/walrus/samples.js'
 import {alterBlockedReason, checkpointStats, cycleSql, stateFromRow, type StateRow} from '../../src/lib/walrus/server.js'
 import {describeMb, parseSizeMb} from '../../src/lib/walrus/size.js'
@@ -175,5 +175,13 @@ describe('flags and rendering', () => {
     expect(text).toBe('standby: another watcher acts (pid 42 on database app "steep-repl walrus watch" from 10.0.0.1); waiting to take over')
     expect(eventText({event: 'disconnected', error: 'boom', retryInMs: 2000})).toBe('connection lost (boom); reconnecting in 2s')
     expect(eventText({event: 'stopped', cycles: 1, adjustments: 2})).toBe('stopped after 1 cycle, 2 changes applied')
+    const d = evaluate(validateSettings(), {...initialState(), baseline: {requested: 10, statsReset: null, at: Date.parse('2026-01-01T00:00:00Z')}}, {
+      at: Date.parse('2026-01-01T00:05:00Z'), requested: 13, statsReset: null, maxWalSizeMb: 1024, intervalMs: 300_000,
+    }).decision
+    const base = {event: 'decision' as const, decision: d, historyId: '1', notified: true, queries: 5, intervalMs: 300_000}
+    expect(eventText({...base, mode: 'apply', applied: true})).toBe('2026-01-01T00:05:00.000Z increase 1024 MB -> 4096 MB delta=3: Forced checkpoints exceeded threshold [applied]')
+    expect(eventText({...base, mode: 'apply', applied: false, problem: 'ALTER SYSTEM failed: no'})).toMatch(/\[NOT applied: ALTER SYSTEM failed: no\]$/)
+    const dry = {...d, outcome: 'dry_run' as const, action: 'dry_run' as const, apply: false, reason: 'threshold exceeded'}
+    expect(eventText({...base, decision: dry, mode: 'recommend', applied: false})).toBe('2026-01-01T00:05:00.000Z dry_run (increase) 1024 MB -> 4096 MB delta=3: threshold exceeded [recommendation]')
   })
 })

@@ -47,7 +47,10 @@ export interface CycleWriteResult {
 
 const tsOrNull = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
 
-/** One statement: the history row, its NOTIFY, retention cleanup, and the state. */
+/**
+ * One statement: the history row, its NOTIFY, retention cleanup, and the state (re-created if the
+ * row was deleted; not written over a `walrus reset` that happened since it was read).
+ */
 export async function writeCycle(client: pg.Client, w: CycleWrite): Promise<CycleWriteResult> {
   const h = w.history
   const d = h?.decision
@@ -91,12 +94,17 @@ export async function writeCycle(client: pg.Client, w: CycleWrite): Promise<Cycl
               WHERE $12::float8 IS NOT NULL AND "timestamp" < now() - make_interval(secs => $12::float8)
                 AND id NOT IN (SELECT id FROM h)
              RETURNING 1),
-     u AS (UPDATE steep_repl.walrus_state
-              SET baseline_requested = $14::bigint, baseline_stats_reset = $15::timestamptz, baseline_at = $16::timestamptz,
-                  quiet_intervals = $17::int, last_adjustment_at = $18::timestamptz, changes_this_hour = $19::int,
-                  hour_window_start = $20::timestamptz, total_adjustments = $21::bigint, dry_run = $22::boolean,
-                  watcher = $23::jsonb, updated_at = now()
-            WHERE generation = $13::bigint
+     u AS (INSERT INTO steep_repl.walrus_state AS w (generation, baseline_requested, baseline_stats_reset, baseline_at, quiet_intervals,
+                                                     last_adjustment_at, changes_this_hour, hour_window_start, total_adjustments, dry_run, watcher)
+           VALUES ($13::bigint, $14::bigint, $15::timestamptz, $16::timestamptz, $17::int, $18::timestamptz, $19::int, $20::timestamptz,
+                   $21::bigint, $22::boolean, $23::jsonb)
+           ON CONFLICT (singleton) DO UPDATE
+              SET baseline_requested = excluded.baseline_requested, baseline_stats_reset = excluded.baseline_stats_reset,
+                  baseline_at = excluded.baseline_at, quiet_intervals = excluded.quiet_intervals,
+                  last_adjustment_at = excluded.last_adjustment_at, changes_this_hour = excluded.changes_this_hour,
+                  hour_window_start = excluded.hour_window_start, total_adjustments = excluded.total_adjustments,
+                  dry_run = excluded.dry_run, watcher = excluded.watcher, updated_at = now()
+            WHERE w.generation = excluded.generation
            RETURNING 1)
      SELECT (SELECT id FROM h) AS history_id, (SELECT count(*) FROM n)::int AS notified,
             (SELECT count(*) FROM del)::int AS deleted, (SELECT count(*) FROM u)::int AS saved`,
