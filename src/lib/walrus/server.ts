@@ -164,6 +164,9 @@ export interface Privileges {
 }
 
 export async function readPrivileges(client: pg.Client): Promise<Privileges> {
+  // has_parameter_privilege() exists from 15: say "not supported" rather than fail on it.
+  const v = await client.query(`SELECT current_setting('server_version_num')::int AS v, current_setting('server_version') AS version`)
+  refuseOldServer({serverVersionNum: v.rows[0].v, serverVersion: v.rows[0].version})
   const r = await client.query(`
     SELECT r.rolsuper AS superuser, current_user AS role,
            (r.rolsuper OR has_parameter_privilege('max_wal_size', 'ALTER SYSTEM')) AS can_alter,
