@@ -138,7 +138,7 @@ describe('walrus commands', () => {
     }
   })
 
-  it('two watchers (on two databases of the server): one acts, the other waits and takes over when it stops', async () => {
+  it('two watchers (on two databases of the server): one acts, the other waits and takes over when it stops or dies', async () => {
     const other = withDatabase(url, 'walrus_second')
     await sql(url, 'CREATE DATABASE walrus_second')
     const c = await adminClient(other)
@@ -159,6 +159,24 @@ describe('walrus commands', () => {
     } finally {
       await a.stop()
       await b.stop()
+    }
+    // a watcher that dies (SIGKILL, no clean stop) loses the lock with its session: the standby takes over
+    const p = spawnCli(['walrus', 'watch', '-d', url, '--dry-run', '--interval', '500ms'])
+    await waitFor('the CLI acting', () => p.lines.includes('acting: this watcher holds the walrus lock')).catch((err) => {
+      p.child.kill('SIGKILL')
+      throw err
+    })
+    const d = startWatcher(other, {dryRun: true})
+    try {
+      await waitFor('D standby', () => d.events.some((e) => e.event === 'standby'))
+      expect(d.decisions()).toHaveLength(0)
+      p.child.kill('SIGKILL')
+      await p.exit
+      await waitFor('D takes over', () => d.events.some((e) => e.event === 'acting'), 10_000)
+      await waitFor('D decides', () => d.decisions().length > 0)
+    } finally {
+      p.child.kill('SIGKILL')
+      await d.stop()
     }
   })
 
