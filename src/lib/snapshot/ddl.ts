@@ -34,7 +34,8 @@ export function selectStatements(ddl: SchemaDdl, sel: Selection): SchemaDdl {
 }
 
 export async function snapshotDdl(client: pg.Client, sel: Selection): Promise<SnapshotDdl> {
-  const ddl = selectStatements(await extractSchemaDdl(client, {schemas: sel.schemas}), sel)
+  // ACCESS SHARE locks (as pg_dump takes) keep DDL off the selected tables until the copy is done.
+  const ddl = selectStatements(await extractSchemaDdl(client, {schemas: sel.schemas, lockTables: true}), sel)
   const plan: PostDataPlan = {
     settings: ddl.settings,
     statements: ddl.postData.map((s) => ({id: s.id, kind: s.kind, wave: s.wave, schema: s.schema, name: s.name, table: s.table, sql: s.sql, dependsOn: s.dependsOn})),
