@@ -140,14 +140,14 @@ describe('uninstall', () => {
       expect(noYes.code).toBe(2)
       expect(noYes.stderr).toMatch(/--yes/)
 
-      await sql(db, `INSERT INTO steep_repl.work_queue (operation, status, started_at) VALUES ('noop', 'running', now())`)
+      await sql(db, `INSERT INTO steep_repl.work_queue (operation, status, started_at, lease_owner, lease_expires_at) VALUES ('noop', 'running', now(), 'test', now() + interval '1 hour')`)
       const refused = await runCli(['uninstall', '-d', db, '--yes'])
       expect(refused.code).toBe(1)
       expect(refused.stderr).toMatch(/job\(s\) running/)
       const [{present}] = await sql(db, `SELECT to_regnamespace('steep_repl') IS NOT NULL AS present`)
       expect(present).toBe(true)
 
-      await sql(db, `UPDATE steep_repl.work_queue SET status = 'complete', completed_at = now()`)
+      await sql(db, `UPDATE steep_repl.work_queue SET status = 'complete', completed_at = now(), lease_owner = NULL, lease_expires_at = NULL`)
       const ok = await runCli(['uninstall', '-d', db, '--yes', '--json'])
       expect(ok.code).toBe(0)
       expect(ok.json()).toMatchObject({dropped: true})

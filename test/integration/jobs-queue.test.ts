@@ -5,7 +5,7 @@ import {Writable} from 'node:stream'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {withClient} from '../../src/lib/connection/connect.js'
 import {type ConnParams, resolveConnection} from '../../src/lib/connection/resolve.js'
-import {install} from '../../src/lib/install/migrations.js'
+import {install, latestVersion} from '../../src/lib/install/migrations.js'
 import {runningJobs} from '../../src/lib/install/uninstall.js'
 import {noop} from '../../src/direct/operations/noop.js'
 import {watchJob} from '../../src/direct/progress.js'
@@ -158,7 +158,7 @@ describe('jobs: queue, leases and SQL API', () => {
       await expect(admin.query(`SELECT * FROM steep_repl.wait_job($1, 0.3)`, [id])).rejects.toMatchObject({code: '57014', message: expect.stringMatching(/timeout waiting for job/)})
       const {events} = await startWorker()
       const health = await admin.query(`SELECT * FROM steep_repl.health()`)
-      expect(health.rows[0]).toMatchObject({live_workers: 1, wal_level: 'logical', schema_version: 2})
+      expect(health.rows[0]).toMatchObject({live_workers: 1, wal_level: 'logical', schema_version: latestVersion()})
       const done = await admin.query(`SELECT id::text, status, result, attempts, executor FROM steep_repl.wait_job($1, 20)`, [id])
       expect(done.rows[0]).toMatchObject({id, status: 'complete', attempts: 1, executor: 'worker', result: expect.objectContaining({items: 2})})
       const p = await admin.query(`SELECT * FROM steep_repl.job_progress($1)`, [id])
