@@ -86,7 +86,7 @@ async function main() {
       await runCli(['install', '-d', url(db)], env)
       const size = (await server.query(`SELECT pg_size_pretty(pg_database_size(current_database())) s`, [], db)).rows[0].s
       const tables = (await server.query(`SELECT format('%I.%I', schemaname, relname) t FROM pg_stat_user_tables ORDER BY pg_relation_size(relid) DESC`, [], db)).rows.map((r) => r.t)
-      const raw = await rawCopy(url(db), tables, JOBS)
+      const raw = await rawCopy(server.url(db), tables, JOBS)
       results.push({db, size, what: `raw COPY TO STDOUT -j${JOBS}`, secs: raw.secs, peer: null})
       for (const [label, ourArgs, dumpArgs] of [
         ['none', ['--compression', 'none'], ['-Z', '0']],

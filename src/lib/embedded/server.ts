@@ -9,7 +9,7 @@
 
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -149,8 +149,11 @@ export class EmbeddedServer {
     this.runAs = runAsPostgresUser()
     const base = this.opts.baseDir ?? tmpdir()
     mkdirSync(base, {recursive: true})
+    reapOrphans(base)
     this.dataDir = mkdtempSync(path.join(base, `steep-pg${this.major}-`))
     this.chown(this.dataDir)
+    // Who started it: a later start reaps the server if this process died without stopping it.
+    writeFileSync(path.join(this.dataDir, OWNER_FILE), String(process.pid))
     const pwfile = path.join(this.dataDir, '.pw')
     writeFileSync(pwfile, this.password + '\n', {mode: 0o600})
     this.chown(pwfile)
@@ -301,6 +304,50 @@ export class EmbeddedServer {
     rmSync(this.dataDir, {recursive: true, force: true})
     this.dataDir = ''
   }
+}
+
+const OWNER_FILE = 'owner.pid'
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Stops and removes servers of this kind under base whose starting process is gone (a test run or
+ * demo killed with SIGKILL cannot stop its servers itself).
+ */
+export function reapOrphans(base: string): string[] {
+  const reaped: string[] = []
+  let entries: string[] = []
+  try {
+    entries = readdirSync(base).filter((e) => /^steep-pg\d+-/.test(e))
+  } catch {
+    return reaped
+  }
+  for (const e of entries) {
+    const dir = path.join(base, e)
+    let owner: number
+    try {
+      owner = Number(readFileSync(path.join(dir, OWNER_FILE), 'utf8'))
+    } catch {
+      continue
+    }
+    if (!owner || alive(owner)) continue
+    try {
+      const pid = Number(readFileSync(path.join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0])
+      if (pid && alive(pid)) process.kill(pid, 'SIGQUIT') // immediate shutdown
+    } catch {
+      /* not running */
+    }
+    rmSync(dir, {recursive: true, force: true})
+    reaped.push(dir)
+  }
+  return reaped
 }
 
 export async function startServer(opts: EmbeddedServerOptions = {}): Promise<EmbeddedServer> {
