@@ -40,8 +40,9 @@ const REF = {schema: 'public', name: 'Odd "Name" tbl', columns: COLS}
 
 async function tableSha(client: pg.Client): Promise<{sha: string; rows: number}> {
   const m = new Meter()
-  await pipeline(client.query(copyStreams.to(`COPY (SELECT ${COLS.map((c) => `"${c}"`).join(', ')} FROM "Odd ""Name"" tbl" ORDER BY id) TO STDOUT`)), m, new Writable({write: (_c, _e, cb) => cb()}))
-  return {sha: m.digest(), rows: m.rows}
+  const source = client.query(copyStreams.to(`COPY (SELECT ${COLS.map((c) => `"${c}"`).join(', ')} FROM "Odd ""Name"" tbl" ORDER BY id) TO STDOUT`))
+  await pipeline(source, m, new Writable({write: (_c, _e, cb) => cb()}))
+  return {sha: m.digest(), rows: source.rowCount}
 }
 
 describe('snapshot data path', () => {

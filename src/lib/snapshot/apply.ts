@@ -19,6 +19,7 @@ import {ManifestError, readManifest, verifyFiles} from './manifest-io.js'
 import {runPool} from './pool.js'
 import {prepareSession} from './source.js'
 import type {PostDataPlan} from './ddl.js'
+import {setSequenceQuery} from '../schema/index.js'
 
 export interface ApplyOptions {
   target: ConnParams
@@ -180,7 +181,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
               path.join(dir, p.file),
               m.compression.algorithm,
               whole,
-              (bytes, n) => rep?.part({id: p.file, label, state: 'progress', bytes, rows: n, estBytes: p.rawBytes}),
+              (bytes) => rep?.part({id: p.file, label, state: 'progress', bytes, rows: 0, estBytes: p.rawBytes}),
               o.signal,
             )
             if (r.sha256 !== p.sha256 || r.dataSha256 !== p.dataSha256 || r.rows !== p.rows) {
@@ -216,7 +217,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       rep?.phase('sequences')
       await control.query('BEGIN')
       for (const s of m.sequences) {
-        await control.query(`SELECT pg_catalog.setval($1::regclass, $2::bigint, $3)`, [qualified(s), s.lastValue, s.isCalled])
+        await control.query(setSequenceQuery(s))
       }
       await setPhase(control, m.snapshotId, 'analyze')
       await control.query('COMMIT')

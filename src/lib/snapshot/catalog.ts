@@ -6,7 +6,11 @@
 
 import pg from 'pg'
 import {UsageError} from '../errors.js'
+import {listSequences, parseQualifiedName} from '../schema/index.js'
+import {SYSTEM_SCHEMAS} from '../schema/catalog.js'
 import type {TableFacts} from './plan.js'
+
+export {parseQualifiedName}
 
 export interface DataTable extends TableFacts {
   columns: string[]
@@ -24,45 +28,8 @@ export interface Selection {
   excludeTables?: string[]
 }
 
-const EXCLUDED_SCHEMAS = ['pg_catalog', 'information_schema', 'steep_repl']
-
-/** Parses `schema.table` (each part may be "quoted"); a bare name means public. */
-export function parseQualifiedName(text: string): {schema: string; name: string} {
-  const parts: string[] = []
-  let i = 0
-  const s = text.trim()
-  while (i < s.length) {
-    let part = ''
-    if (s[i] === '"') {
-      i++
-      for (;;) {
-        if (i >= s.length) throw new UsageError(`unterminated quoted identifier in "${text}"`)
-        if (s[i] === '"') {
-          if (s[i + 1] === '"') {
-            part += '"'
-            i += 2
-            continue
-          }
-          i++
-          break
-        }
-        part += s[i++]
-      }
-    } else {
-      while (i < s.length && s[i] !== '.') part += s[i++]
-      part = part.toLowerCase()
-    }
-    parts.push(part)
-    if (i < s.length) {
-      if (s[i] !== '.') throw new UsageError(`invalid table name "${text}": expected schema.table`)
-      i++
-      if (i >= s.length) throw new UsageError(`invalid table name "${text}": nothing after the dot`)
-    }
-  }
-  if (parts.length === 1 && parts[0]) return {schema: 'public', name: parts[0]}
-  if (parts.length === 2 && parts[0] && parts[1]) return {schema: parts[0], name: parts[1]}
-  throw new UsageError(`invalid table name "${text}": expected schema.table (quote names with dots: "my.schema"."t")`)
-}
+// The schema capability's list: the system schemas and steep_repl's own.
+const EXCLUDED_SCHEMAS = SYSTEM_SCHEMAS
 
 const key = (t: {schema: string; name: string}) => `${t.schema}\u0000${t.name}`
 
@@ -139,31 +106,10 @@ export async function readKeyBounds(client: pg.ClientBase, t: DataTable): Promis
   else t.intKey = {column: t.intKey.column, min: r.rows[0].min, max: r.rows[0].max}
 }
 
-export interface SequenceState {
-  schema: string
-  name: string
-  lastValue: string
-  isCalled: boolean
-}
-
-/** Sequences of the selected schemas with last_value and is_called, read from each sequence itself. */
-export async function readSequences(client: pg.ClientBase, schemas?: string[]): Promise<SequenceState[]> {
-  const {rows} = await client.query<{schema: string; name: string}>(
-    `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind = 'S' AND n.nspname <> ALL ($1) AND n.nspname NOT LIKE 'pg\\_temp%'
-        AND ($2::text[] IS NULL OR n.nspname = ANY ($2))
-        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
-      ORDER BY 1, 2`,
-    [EXCLUDED_SCHEMAS, schemas?.length ? schemas : null],
-  )
-  const out: SequenceState[] = []
-  for (const s of rows) {
-    const r = await client.query(
-      `SELECT last_value::text AS last_value, is_called FROM ${pg.escapeIdentifier(s.schema)}.${pg.escapeIdentifier(s.name)}`,
-    )
-    out.push({schema: s.schema, name: s.name, lastValue: r.rows[0].last_value, isCalled: r.rows[0].is_called})
-  }
-  return out
+/** Sequences of the selected schemas with last_value and is_called (the schema capability reads them). */
+export async function readSequences(client: pg.ClientBase, schemas?: string[]): Promise<Array<{schema: string; name: string; lastValue: string; isCalled: boolean}>> {
+  const seqs = await listSequences(client, {schemas: schemas?.length ? schemas : undefined})
+  return seqs.map((q) => ({schema: q.schema, name: q.name, lastValue: q.lastValue, isCalled: q.isCalled}))
 }
 
 /** The tables a publication lists: the roots of the selected tables, each once. */

@@ -188,7 +188,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
           path.join(output, file),
           o.compression,
           level,
-          (bytes, rows) => rep?.part({id, label, state: 'progress', bytes, rows, estBytes: p.estBytes}),
+          (bytes) => rep?.part({id, label, state: 'progress', bytes, rows: 0, estBytes: p.estBytes}),
           o.signal,
         )
         results.set(p, {...r, file})

@@ -7,32 +7,20 @@ import {createReadStream} from 'node:fs'
 import {open, rename, rm} from 'node:fs/promises'
 import {Transform, type TransformCallback, Writable} from 'node:stream'
 
-/**
- * Counts bytes and rows and hashes the stream as it passes. In COPY text format every row ends
- * with a newline and newlines inside values are escaped, so rows = newline bytes.
- */
+/** Counts and hashes the bytes that pass (rows come from the COPY command tag, see copy.ts). */
 export class Meter extends Transform {
   bytes = 0
-  rows = 0
   private readonly hash: Hash = createHash('sha256')
   private digestHex?: string
 
-  constructor(
-    private readonly onChunk?: (bytes: number, rows: number) => void,
-    private readonly countRows = true,
-  ) {
+  constructor(private readonly onChunk?: (bytes: number) => void) {
     super()
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length
-    if (this.countRows) {
-      let n = 0
-      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++
-      this.rows += n
-    }
     this.hash.update(chunk)
-    this.onChunk?.(this.bytes, this.rows)
+    this.onChunk?.(this.bytes)
     cb(null, chunk)
   }
 
