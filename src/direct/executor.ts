@@ -12,7 +12,7 @@ import {describeZodError} from './params.js'
 import {ProgressTracker} from './progress-model.js'
 import {ProgressPublisher} from './progress.js'
 import type {ProgressPayload} from './progress-schema.js'
-import {DEFAULT_LEASE_SECONDS, finish, type JobRow, type Lease, publishProgress, release, renewLease, retryOrFail} from './queue.js'
+import {DEFAULT_LEASE_SECONDS, finish as finishOne, type FinishInput, type JobRow, type Lease, publishProgress, release, renewLease, retryOrFail} from './queue.js'
 import type {AnyOperationKind, JobContext} from './registry.js'
 
 type Queryable = Pick<pg.Client, 'query'>
@@ -49,6 +49,10 @@ export interface ExecEnv {
   onProgress?(p: ProgressPayload): void
   /** Override of the kind's lease length (tests). */
   leaseSeconds?: number
+  /** The lease length the job was claimed with: when it is the one wanted, no renewal at start. */
+  claimedLeaseSeconds?: number
+  /** Records the outcome (a worker batches these); default: finish() on `queue`. */
+  finish?(lease: Lease, f: FinishInput): Promise<boolean>
 }
 
 /** Delay before retry n (1-based) after a connection failure: 5 s, 10 s, 20 s ... capped at 5 min. */
@@ -86,6 +90,7 @@ export class JobExecution {
 
   async run(): Promise<ExecOutcome> {
     const {kind, row, env, lease} = this
+    const finish = (c: Queryable, l: Lease, f: FinishInput) => (env.finish ? env.finish(l, f) : finishOne(c, l, f))
     const leaseSeconds = env.leaseSeconds ?? kind.leaseSeconds ?? DEFAULT_LEASE_SECONDS
     const tracker = new ProgressTracker(row.id, row.operation, row.attempts)
     const publisher = new ProgressPublisher(
@@ -114,7 +119,7 @@ export class JobExecution {
         env.log(`job ${row.id}: lease renewal failed: ${redact((err as Error).message)}`)
       }
     }
-    await renew()
+    if (env.claimedLeaseSeconds !== leaseSeconds) await renew()
     const timer = setInterval(() => {
       renewing ??= renew().finally(() => (renewing = undefined))
     }, renewEvery)

@@ -28,9 +28,14 @@ export interface ThrottleOptions {
   idleIntervalMs: number
   /** Window of the rate (ms). */
   rateWindowMs: number
+  /**
+   * The first payload waits this long after the start (ms): a job that ends sooner publishes only
+   * its final state, so short jobs cost one statement less.
+   */
+  firstDelayMs: number
 }
 
-export const DEFAULT_THROTTLE: ThrottleOptions = {minIntervalMs: 200, idleIntervalMs: 2000, rateWindowMs: 5000}
+export const DEFAULT_THROTTLE: ThrottleOptions = {minIntervalMs: 200, idleIntervalMs: 2000, rateWindowMs: 5000, firstDelayMs: 100}
 
 interface PhaseState extends PhaseProgress {
   weight: number
@@ -197,6 +202,7 @@ export class ProgressTracker {
 
   /** Milliseconds until the next payload is due; null when nothing needs sending. */
   dueIn(at = this.now()): number | null {
+    if (this.seq === 0) return Math.max(0, this.startedAt + this.throttle.firstDelayMs - at)
     const since = at - this.lastPublishAt
     if (this.urgent) return 0
     if (!this.dirty) return Math.max(0, this.throttle.idleIntervalMs - since)

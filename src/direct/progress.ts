@@ -121,6 +121,8 @@ export class ProgressPublisher implements ProgressReporter {
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
     await this.inFlight
+    // The phase that was running when the job failed or was stopped ends as failed.
+    if (status === 'failed' || status === 'cancelled') this.tracker.endPhase('failed')
     const payload = this.tracker.snapshot(status, {error})
     this.onLocal?.(payload)
     return {payload, encoded: encodeProgress(payload)}

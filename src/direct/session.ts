@@ -20,7 +20,26 @@ export const JOBS_SCHEMA_VERSION = 2
 export async function openQueueClient(db: ConnParams, applicationName = 'steep-repl'): Promise<pg.Client> {
   const client = await openClient(db, {applicationName})
   client.on('error', () => {})
+  serializeQueries(client)
   await client.query(`SET statement_timeout = 0; SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '5min'`)
+  return client
+}
+
+/**
+ * Makes a client run its text queries one after the other even when several users (lease renewal,
+ * progress, the claim loop) call it at once — node-postgres 8 only tolerates overlapping calls
+ * (deprecated), version 9 will refuse them. Streams and callback calls pass through untouched.
+ */
+export function serializeQueries(client: pg.Client): pg.Client {
+  const raw = client.query.bind(client) as (...a: unknown[]) => unknown
+  let chain: Promise<unknown> = Promise.resolve()
+  ;(client as unknown as {query: (...a: unknown[]) => unknown}).query = (...args: unknown[]) => {
+    const first = args[0] as {submit?: unknown} | string
+    if (typeof args.at(-1) === 'function' || (typeof first === 'object' && first !== null && typeof first.submit === 'function')) return raw(...args)
+    const p = chain.then(() => raw(...args) as Promise<unknown>)
+    chain = p.catch(() => {})
+    return p
+  }
   return client
 }
 

@@ -11,7 +11,7 @@ import {redact} from '../lib/redact.js'
 import {type ExecOutcome, JobExecution} from './executor.js'
 import {loadOperation} from './operations/catalog.js'
 import {parseWorkMessage, WORK_CHANNEL} from './progress-schema.js'
-import {claim, type JobRow, type Lease, reclaimExpired, registerWorker, release, unregisterWorker, type WorkerRegistration, workerHeartbeat} from './queue.js'
+import {claim, DEFAULT_LEASE_SECONDS, FinishBatcher, type JobRow, type Lease, reclaimExpired, registerWorker, release, unregisterWorker, type WorkerRegistration, workerHeartbeat} from './queue.js'
 import type {AnyOperationKind} from './registry.js'
 import {ClientSet, makeConnResolver, openQueueClient} from './session.js'
 
@@ -50,6 +50,7 @@ export class Worker {
   readonly id: string
   private control!: pg.Client
   private pool!: ClientSet
+  private finisher!: FinishBatcher
   private kinds = new Map<string, AnyOperationKind>()
   private readonly running = new Map<string, {exec: JobExecution; done: Promise<ExecOutcome | undefined>}>()
   private pollTimer: NodeJS.Timeout | undefined
@@ -90,6 +91,7 @@ export class Worker {
     this.control = await openQueueClient(this.o.db, 'steep-repl worker')
     // Executors write leases, progress and outcomes through a few connections of their own.
     this.pool = new ClientSet(this.o.db, Math.min(this.concurrency, 4), 'steep-repl worker')
+    this.finisher = new FinishBatcher(() => this.pool.next())
     this.registration = {
       id: this.id,
       host: hostname(),
@@ -151,7 +153,8 @@ export class Worker {
       this.claimAgain = true
       return
     }
-    this.claiming = (async () => {
+    if (this.concurrency - this.running.size <= 0) return
+    const p = (async () => {
       try {
         do {
           this.claimAgain = false
@@ -163,10 +166,16 @@ export class Worker {
         } while (this.claimAgain && !this.stopping)
       } catch (err) {
         this.emit({event: 'error', error: redact((err as Error).message), message: 'claim failed'})
-      } finally {
-        this.claiming = undefined
       }
     })()
+    // Cleared only once it has settled (it may settle before this assignment when nothing is to do).
+    this.claiming = p
+    void p.finally(() => {
+      if (this.claiming !== p) return
+      this.claiming = undefined
+      // A wake-up that came after the loop's last check is not lost.
+      if (this.claimAgain) this.kick()
+    })
   }
 
   private launch(row: JobRow): void {
@@ -180,6 +189,8 @@ export class Worker {
       resolveConnection: this.resolveConnection,
       log: (message) => this.emit({event: 'error', job: row.id, operation: row.operation, message}),
       leaseSeconds: this.o.leaseSeconds,
+      claimedLeaseSeconds: this.o.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
+      finish: (lease, f) => this.finisher.finish(lease, f),
     })
     this.emit({event: 'claimed', job: row.id, operation: row.operation, attempt: row.attempts})
     const done = exec
@@ -198,7 +209,9 @@ export class Worker {
           else if (out.kind === 'retry') this.emit({event: out.status === 'pending' ? 'retry' : 'failed', ...base, error: out.error, message: out.status === 'pending' ? `retry in ${out.delaySeconds}s` : undefined})
           else this.emit({event: out.kind, ...base})
         }
-        this.kick()
+        // Next tick: jobs that ended together free their slots before the next claim, so it takes
+        // a full batch instead of one job at a time.
+        setImmediate(() => this.kick())
         return out
       })
     this.running.set(row.id, {exec, done})

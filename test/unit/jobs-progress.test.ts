@@ -71,8 +71,10 @@ describe('ProgressTracker', () => {
 
   it('throttles: urgent changes at once, moving bytes at most every minInterval, idle keepalives', () => {
     const c = clock()
-    const t = new ProgressTracker('1', 'noop', 1, c.now, {minIntervalMs: 200, idleIntervalMs: 2000, rateWindowMs: 5000})
+    const t = new ProgressTracker('1', 'noop', 1, c.now, {minIntervalMs: 200, idleIntervalMs: 2000, rateWindowMs: 5000, firstDelayMs: 100})
     t.startPhase('copy')
+    expect(t.dueIn()).toBe(100) // the first payload waits a little: short jobs publish only their end
+    c.advance(100)
     expect(t.dueIn()).toBe(0)
     t.snapshot()
     expect(t.dueIn()).toBe(2000) // nothing changed: only the keepalive

@@ -12,7 +12,8 @@ export interface RunningJob {
 
 /**
  * Jobs that are running now: with the jobs migration (002), those whose executor still holds a live
- * lease — a job whose executor died (lease expired) does not block uninstall.
+ * lease — a job whose executor died (lease expired) does not block uninstall. A running row without
+ * a lease (set by another tool) counts as running.
  */
 export async function runningJobs(client: pg.Client): Promise<RunningJob[]> {
   const {rows} = await client.query<{present: boolean; leases: boolean}>(
@@ -21,7 +22,7 @@ export async function runningJobs(client: pg.Client): Promise<RunningJob[]> {
                        AND attname = 'lease_expires_at' AND NOT attisdropped) AS leases`,
   )
   if (!rows[0]?.present) return []
-  const live = rows[0].leases ? ` AND lease_expires_at > now()` : ''
+  const live = rows[0].leases ? ` AND (lease_expires_at IS NULL OR lease_expires_at > now())` : ''
   const res = await client.query<RunningJob>(
     `SELECT id::text, operation, started_at FROM steep_repl.work_queue WHERE status = 'running'${live} ORDER BY id`,
   )

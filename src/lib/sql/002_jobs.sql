@@ -3,11 +3,6 @@
 -- SQL API any client can use without the CLI: enqueue, job_progress, wait_job, cancel_job, health.
 -- Runs inside the installer's transaction; REVOKE ... FROM PUBLIC is repeated by the installer.
 
--- Before this migration nothing could run a job: a row marked running has no executor and never will.
-UPDATE steep_repl.work_queue SET status = 'failed', completed_at = now(),
-       error_message = 'marked running before the jobs machinery was installed; no executor owns it'
- WHERE status = 'running';
-
 ALTER TABLE steep_repl.work_queue
     ADD COLUMN priority            integer NOT NULL DEFAULT 0
         CONSTRAINT work_queue_priority_check CHECK (priority BETWEEN -1000 AND 1000),
@@ -33,9 +28,9 @@ ALTER TABLE steep_repl.work_queue
         params::text !~* '"(password|passwd|sslpassword|secret|pgpassword)"[[:space:]]*:'
         AND params::text !~* '[a-z]+://[^/@[:space:]"]*:[^/@[:space:]"]+@'
         AND params::text !~* '(^|[^a-z_])(password|sslpassword)[[:space:]]*='),
-    -- A running job has an owner and a lease; others have neither.
-    ADD CONSTRAINT work_queue_lease_check CHECK (
-        (status = 'running') = (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL));
+    -- Only running jobs hold a lease. A running row without one was set by another tool (the
+    -- upstream extension's worker, a script): it counts as running and is never reclaimed.
+    ADD CONSTRAINT work_queue_lease_check CHECK (status = 'running' OR (lease_owner IS NULL AND lease_expires_at IS NULL));
 
 -- The claim order (see steep_repl.claim in src/direct/queue.ts): highest priority first, then the
 -- oldest; only pending rows are in the index. The upstream index on created_at stays.
