@@ -20,14 +20,14 @@ interface Row {
 /** Facts of each table (null when it does not exist or is not a table), in the given order. */
 export async function loadTables(client: pg.Client, tables: TableName[]): Promise<Array<TableFacts | null>> {
   const {rows} = await client.query<Row>(
-    `SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind, c.reltuples::int8::text AS est,
+    `SELECT n.nspname::text AS schema, c.relname::text AS name, c.relkind::text AS kind, c.reltuples::int8::text AS est,
             (SELECT coalesce(jsonb_agg(jsonb_build_object(
                       'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'not_null', a.attnotnull,
                       'collation', CASE WHEN a.attcollation = 0 THEN NULL ELSE (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname)
                                     FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) END,
                       'generated', a.attgenerated <> '') ORDER BY a.attnum), '[]')
                FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
-            (SELECT array_agg(a.attname ORDER BY k.ord)
+            (SELECT array_agg(a.attname::text ORDER BY k.ord)
                FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
               WHERE i.indrelid = c.oid AND i.indisprimary) AS key

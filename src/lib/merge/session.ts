@@ -9,7 +9,8 @@ import {type ConnParams, describeConnection} from '../connection/resolve.js'
 /**
  * Settings applied on both nodes before anything is hashed or copied. TimeZone and DateStyle fix
  * timestamptz/date output, IntervalStyle intervals, extra_float_digits exact floats, bytea_output
- * bytea, lc_monetary money; search_path is emptied so that nothing resolves to a user object.
+ * bytea, lc_monetary money; search_path is emptied so that nothing resolves to a user object; work_mem lets the block
+ * aggregation stay in memory.
  */
 export const SESSION_SETTINGS: Array<[string, string]> = [
   ['TimeZone', 'UTC'],
@@ -21,6 +22,7 @@ export const SESSION_SETTINGS: Array<[string, string]> = [
   ['xmloption', 'content'],
   ['search_path', 'pg_catalog'],
   ['statement_timeout', '0'],
+  ['work_mem', '64MB'],
   ['lock_timeout', '30s'],
   ['idle_in_transaction_session_timeout', '0'],
 ]

@@ -112,7 +112,8 @@ const blockAgg = (inner: string) =>
 export function cutStatsSql(t: SqlTable, cuts: string[][]): {text: string; values: unknown[]} {
   const p = new Params()
   const byColumn = t.key.map((_, c) => cuts.map((k) => k[c]!))
-  const inner = `SELECT ${bucketExpr(t, cuts.length, p, byColumn)} AS b, ${rowHashExpr(t)} AS h FROM ${fromTable(t)}`
+  // OFFSET 0 keeps the hash in the scan: otherwise the planner sorts whole rows by bucket and hashes after.
+  const inner = `SELECT ${bucketExpr(t, cuts.length, p, byColumn)} AS b, ${rowHashExpr(t)} AS h FROM ${fromTable(t)} OFFSET 0`
   return {text: blockAgg(inner), values: p.values}
 }
 
@@ -136,7 +137,10 @@ export function parseBlocks(text: string, count: number): Array<{count: number; 
   return out
 }
 
-/** For each range (i), keys every `step` rows, at most parts - 1 of them, in key order. */
+/**
+ * For each range (i), the keys of rows step+1, 2·step+1, …: at most parts - 1 cuts, each above the
+ * range's first row, so every piece holds rows of this node and each level makes progress.
+ */
 export function splitKeysSql(t: SqlTable, reqs: Array<{range: KeyRange; rows: number; parts: number}>): {text: string; values: unknown[]} {
   const p = new Params()
   const steps = p.add(reqs.map((r) => Math.max(1, Math.ceil(r.rows / r.parts))))
@@ -145,7 +149,7 @@ export function splitKeysSql(t: SqlTable, reqs: Array<{range: KeyRange; rows: nu
   const kcols = t.key.map((_, c) => `k${c}`)
   const text = `SELECT coalesce(array_agg(i ORDER BY i, rn), '{}') AS i, ${kcols.map((k) => `coalesce(array_agg(${k} ORDER BY i, rn), '{}') AS ${k}`).join(', ')}
 FROM (SELECT y.i, ${kcols.map((k) => `y.${k}`).join(', ')}, row_number() OVER (PARTITION BY y.i ORDER BY ${kcols.map((k) => `y.${k}_v`).join(', ')}) AS rn FROM (${inner}) y) z
-WHERE rn % (${steps}::int8[])[i + 1] = 0 AND rn / (${steps}::int8[])[i + 1] < (${parts}::int4[])[i + 1]`
+WHERE rn > 1 AND (rn - 1) % (${steps}::int8[])[i + 1] = 0 AND (rn - 1) / (${steps}::int8[])[i + 1] < (${parts}::int4[])[i + 1]`
   return {text, values: p.values}
 }
 
