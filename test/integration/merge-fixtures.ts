@@ -38,6 +38,11 @@ export async function installSchema(url: string): Promise<void> {
 
 /** Every row of a table as text, ordered, for before/after comparisons. */
 export async function dump(url: string, table: string, order = '1'): Promise<string[]> {
-  const rows = await sql<{r: string}>(url, `SET TimeZone = 'UTC'; SELECT t::text AS r FROM ${table} t ORDER BY ${order}`)
-  return rows.map((r) => r.r)
+  const c = await adminClient(url)
+  try {
+    await c.query(`SET TimeZone = 'UTC'`)
+    return (await c.query<{r: string}>(`SELECT t::text AS r FROM ${table} t ORDER BY ${order}`)).rows.map((r) => r.r)
+  } finally {
+    await c.end()
+  }
 }

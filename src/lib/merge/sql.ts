@@ -181,3 +181,78 @@ WHERE rn % greatest(1, c / ${nb}::int8) = 0 AND rn / greatest(1, c / ${nb}::int8
 export function fullKeyHashSql(t: SqlTable): string {
   return `SELECT ${keyText(t)}, ${rowHashExpr(t)} AS h FROM ${fromTable(t)}`
 }
+
+// ---- transfer and resolution -------------------------------------------------------------------
+
+/** Columns a merge writes: all but generated ones. */
+export const writableColumns = (t: SqlTable): SqlColumn[] => t.columns.filter((c) => !c.generated)
+
+/** Join of the table with a batch of keys given as text arrays (one parameter per key column). */
+function keysJoin(t: SqlTable, keys: string[][], p: Params): string {
+  const arrays = t.key.map((c, i) => `${p.add(keys.map((k) => k[i]))}::${c.type}[]`)
+  const cols = t.key.map((_, i) => `k${i}`)
+  return `unnest(${arrays.join(', ')}) AS u(${cols.join(', ')}) JOIN ${fromTable(t)} ON ${keyTuple(t)} = ${tuple(cols.map((c) => `u.${c}`))}`
+}
+
+/**
+ * Rows of a batch of keys: key text, the row as jsonb (for the audit), every writable column as text
+ * (NULL stays NULL), and optionally a timestamp column as exact microseconds since the epoch.
+ */
+export function fetchRowsSql(t: SqlTable, keys: string[][], timestampColumn?: string): {text: string; values: unknown[]} {
+  const p = new Params()
+  const cols = writableColumns(t)
+  const ts = timestampColumn ? `, (extract(epoch FROM t.${q(timestampColumn)}) * 1000000)::int8::text AS ts` : ''
+  const text = `SELECT ${keyText(t)}, to_jsonb(t)::text AS j${ts}, ARRAY[${cols.map((c) => `t.${q(c.name)}::text`).join(', ')}]::text[] AS v FROM ${keysJoin(t, keys, p)}`
+  return {text, values: p.values}
+}
+
+export function copyInSql(t: SqlTable): string {
+  return `COPY ${qualified(t)} (${writableColumns(t).map((c) => q(c.name)).join(', ')}) FROM STDIN`
+}
+
+/** One COPY text line: tab-separated, \N for NULL, backslash escapes for the specials. */
+export function copyLine(values: Array<string | null>): string {
+  return (
+    values
+      .map((v) => (v === null ? '\\N' : v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r')))
+      .join('\t') + '\n'
+  )
+}
+
+/** Sets every non-key writable column of the rows with the given keys to the given text values. */
+export function updateRowsSql(t: SqlTable, rows: Array<{key: string[]; values: Array<string | null>}>): {text: string; values: unknown[]} | null {
+  const cols = writableColumns(t)
+  const keyNames = new Set(t.key.map((k) => k.name))
+  const setCols = cols.map((c, i) => ({c, i})).filter((x) => !keyNames.has(x.c.name))
+  if (setCols.length === 0) return null
+  const p = new Params()
+  const keyArrays = t.key.map((_, i) => `${p.add(rows.map((r) => r.key[i]))}::text[]`)
+  const valArrays = setCols.map((x) => `${p.add(rows.map((r) => r.values[x.i] ?? null))}::text[]`)
+  const names = [...t.key.map((_, i) => `k${i}`), ...setCols.map((_, j) => `c${j}`)]
+  const target = `${t.kind === 'p' ? '' : 'ONLY '}${qualified(t)} AS t`
+  const text = `UPDATE ${target} SET (${setCols.map((x) => q(x.c.name)).join(', ')}) = ROW(${setCols.map((x, j) => `u.c${j}::${x.c.type}`).join(', ')})
+FROM unnest(${[...keyArrays, ...valArrays].join(', ')}) AS u(${names.join(', ')})
+WHERE ${keyTuple(t)} = ${tuple(t.key.map((c, i) => `u.k${i}::${c.type}`))}`
+  return {text, values: p.values}
+}
+
+/** The primary key of audit rows as upstream's jsonb object ({"id": 1}), typed by node A's catalog. */
+export function auditInsertSql(t: SqlTable, rows: AuditRow[], mergeId: string, resolvedBy: string): {text: string; values: unknown[]} {
+  const p = new Params()
+  const keyArrays = t.key.map((_, i) => `${p.add(rows.map((r) => r.key[i]))}::text[]`)
+  const pk = `jsonb_build_object(${t.key.map((c, i) => `${p.add(c.name)}::text, u.k${i}::${c.type}`).join(', ')})`
+  const text = `INSERT INTO steep_repl.merge_audit_log (merge_id, table_schema, table_name, pk_value, category, resolution, node_a_value, node_b_value, resolved_by)
+SELECT ${p.add(mergeId)}::uuid, ${p.add(t.schema)}::text, ${p.add(t.name)}::text, ${pk}, u.category, u.resolution, u.a::jsonb, u.b::jsonb, ${p.add(resolvedBy)}::text
+FROM unnest(${[...keyArrays, p.add(rows.map((r) => r.category)) + '::text[]', p.add(rows.map((r) => r.resolution)) + '::text[]', p.add(rows.map((r) => r.a)) + '::text[]', p.add(rows.map((r) => r.b)) + '::text[]'].join(', ')})
+  AS u(${[...t.key.map((_, i) => `k${i}`), 'category', 'resolution', 'a', 'b'].join(', ')})`
+  return {text, values: p.values}
+}
+
+export interface AuditRow {
+  key: string[]
+  category: 'conflict' | 'local_only' | 'remote_only'
+  resolution: 'kept_a' | 'kept_b' | 'skipped' | 'transferred_a_to_b' | 'transferred_b_to_a'
+  /** Row on node A as jsonb text, null when absent. */
+  a: string | null
+  b: string | null
+}
