@@ -100,9 +100,25 @@ export interface DiffResult {
 
 interface Pending {
   range: KeyRange
+  /** Position in the split tree (top block, piece, piece, …): sorting by it is key order. */
+  path: number[]
   a: BlockStat
   b: BlockStat
 }
+
+interface Leaf {
+  range: KeyRange
+  path: number[]
+}
+
+function byPath(x: {path: number[]}, y: {path: number[]}): number {
+  const n = Math.min(x.path.length, y.path.length)
+  for (let i = 0; i < n; i++) if (x.path[i] !== y.path[i]) return x.path[i]! - y.path[i]!
+  return x.path.length - y.path.length
+}
+
+/** A guard against a source that never lets ranges shrink. */
+const MAX_LEVELS = 256
 
 const EMPTY: BlockStat = {count: 0, hash: '0'}
 
@@ -133,7 +149,7 @@ async function batched<T, R>(items: T[], size: number, fn: (chunk: T[]) => Promi
 export async function diffTable(src: RangeSource, o: DiffOptions): Promise<DiffResult> {
   const stats: DiffStats = {topBlocks: o.cuts.length + 1, levels: 0, rangesCompared: 0, differingRanges: 0, leafRanges: 0, leafRowsA: 0, leafRowsB: 0}
   let match = 0
-  const leaves: KeyRange[] = []
+  const leaves: Leaf[] = []
   const report = (stage: DiffProgress['stage'], level: number, differing: number) =>
     o.onProgress?.({stage, level, rangesCompared: stats.rangesCompared, differing, leafRanges: leaves.length})
 
@@ -144,30 +160,31 @@ export async function diffTable(src: RangeSource, o: DiffOptions): Promise<DiffR
   stats.rangesCompared += top.length
 
   // Compares the ranges' stats: equal blocks are all matches, the others go on.
-  const compare = (ranges: KeyRange[], sa: BlockStat[], sb: BlockStat[]): Pending[] => {
+  const compare = (ranges: Leaf[], sa: BlockStat[], sb: BlockStat[]): Pending[] => {
     const differing: Pending[] = []
-    ranges.forEach((range, i) => {
+    ranges.forEach((r, i) => {
       const a = sa[i] ?? EMPTY
       const b = sb[i] ?? EMPTY
       if (sameBlock(a, b)) match += a.count
-      else differing.push({range, a, b})
+      else differing.push({range: r.range, path: r.path, a, b})
     })
     stats.differingRanges += differing.length
     return differing
   }
 
-  let frontier = compare(top, topA, topB)
+  let frontier = compare(top.map((range, i) => ({range, path: [i]})), topA, topB)
   report('blocks', 0, frontier.length)
   let level = 0
   while (frontier.length > 0) {
     check(o.signal)
     level++
+    if (level > MAX_LEVELS) throw new Error(`the diff did not converge after ${MAX_LEVELS} levels`)
     // Which ranges are leaves, which are cut (by the side with more rows there).
     const toSplit: Record<Side, Array<{p: Pending; req: SplitRequest}>> = {a: [], b: []}
     for (const p of frontier) {
       const rows = Math.max(p.a.count, p.b.count)
       const parts = splitParts(rows, o.leafRows, o.fanout)
-      if (parts <= 1) leaves.push(p.range)
+      if (parts <= 1) leaves.push({range: p.range, path: p.path})
       else {
         const side: Side = p.a.count >= p.b.count ? 'a' : 'b'
         toSplit[side].push({p, req: {range: p.range, rows, parts}})
@@ -182,18 +199,19 @@ export async function diffTable(src: RangeSource, o: DiffOptions): Promise<DiffR
     )
     check(o.signal)
     // Pieces to hash, in key order within each parent (parents keep their own order).
-    const pieces: KeyRange[] = []
+    const pieces: Leaf[] = []
     const add = (items: Array<{p: Pending}>, cuts: Key[][]) =>
       items.forEach((it, i) => {
         const c = cuts[i] ?? []
-        if (c.length === 0) leaves.push(it.p.range)
-        else pieces.push(...cutRange(it.p.range, c))
+        if (c.length === 0) leaves.push({range: it.p.range, path: it.p.path})
+        else pieces.push(...cutRange(it.p.range, c).map((range, j) => ({range, path: [...it.p.path, j]})))
       })
     add(toSplit.a, cutsA!)
     add(toSplit.b, cutsB!)
     report('split', level, pieces.length)
     if (pieces.length === 0) break
-    const [sa, sb] = await Promise.all((['a', 'b'] as const).map((side) => batched(pieces, o.batch, (c) => src.rangeStats(side, c))))
+    pieces.sort(byPath)
+    const [sa, sb] = await Promise.all((['a', 'b'] as const).map((side) => batched(pieces, o.batch, (c) => src.rangeStats(side, c.map((x) => x.range)))))
     stats.rangesCompared += pieces.length
     frontier = compare(pieces, sa!, sb!)
     report('blocks', level, frontier.length)
@@ -202,9 +220,10 @@ export async function diffTable(src: RangeSource, o: DiffOptions): Promise<DiffR
   // Leaves: (key, hash) pairs from both nodes, matched by key across all leaves.
   check(o.signal)
   stats.leafRanges = leaves.length
+  leaves.sort(byPath)
   report('leaves', level, leaves.length)
   const [rowsA, rowsB] = leaves.length
-    ? await Promise.all((['a', 'b'] as const).map((side) => leafRowsBatched(src, side, leaves, o.batch)))
+    ? await Promise.all((['a', 'b'] as const).map((side) => leafRowsBatched(src, side, leaves.map((l) => l.range), o.batch)))
     : [[], []]
   stats.leafRowsA = rowsA!.length
   stats.leafRowsB = rowsB!.length

@@ -200,6 +200,9 @@ async function copyRows(node: NodeSession, t: PreparedTable, rows: FetchedRow[])
 
 async function setupWrites(node: NodeSession, replica: boolean): Promise<void> {
   await node.client.query('BEGIN')
+  // Triggers and defaults fired by the writes see the role's own search_path (every name in the
+  // merge's statements is qualified, so they do not depend on it).
+  await node.client.query(`SELECT set_config('search_path', $1, true)`, [node.userSearchPath])
   if (!replica) return
   try {
     await node.client.query(`SET LOCAL session_replication_role = replica`)
