@@ -5,6 +5,7 @@
 // same run, and next to one hashing scan of the table on each node (the least any hash compare must
 // read). Prints figures; asserts nothing. Needs `npm run build`. ROWS=… to change the size.
 import {cpus} from 'node:os'
+import {performance} from 'node:perf_hooks'
 import pg from 'pg'
 
 const dist = (p) => new URL(`../dist/lib/${p}`, import.meta.url).href

@@ -65,26 +65,6 @@ export function planBlocks(estRows: number, o: BlockPlanOptions): BlockPlan {
   return {blocks, samplePercent: Number(pct.toPrecision(6)), sampleMethod: rows > SYSTEM_SAMPLE_ABOVE ? 'SYSTEM' : 'BERNOULLI'}
 }
 
-/**
- * Evenly spaced cut keys from a sorted sample of distinct keys: at most parts - 1 keys, strictly
- * increasing (the sample is sorted and distinct, so any subsequence is).
- */
-export function pickCuts(sortedSample: Key[], parts: number): Key[] {
-  if (parts <= 1 || sortedSample.length === 0) return []
-  const n = sortedSample.length
-  const want = Math.min(parts - 1, n)
-  const out: Key[] = []
-  let last = -1
-  for (let i = 1; i <= want; i++) {
-    const idx = Math.min(n - 1, Math.floor((i * n) / (want + 1)))
-    if (idx > last) {
-      out.push(sortedSample[idx]!)
-      last = idx
-    }
-  }
-  return out
-}
-
 /** How many parts to split a differing range of `rows` rows into. */
 export function splitParts(rows: number, leafRows: number, fanout: number): number {
   if (rows <= leafRows) return 1
