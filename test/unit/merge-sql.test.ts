@@ -34,7 +34,8 @@ describe('merge SQL', () => {
   })
 
   it('parses block stats, empty blocks absent', () => {
-    expect(parseBlocks('0:3:ff,2:1:-a', 4)).toEqual([{count: 3, hash: 'ff'}, {count: 0, hash: '0'}, {count: 1, hash: '-a'}, {count: 0, hash: '0'}])
+    expect(parseBlocks('0:1a:AAAAAAAAAP8,2:1:/+8AAAAAAAE', 4)).toEqual([{count: 26, hash: 'AAAAAAAAAP8'}, {count: 0, hash: '0'}, {count: 1, hash: '/+8AAAAAAAE'}, {count: 0, hash: '0'}])
+    expect(parseBlocks('a:1:x', 11)[10]).toEqual({count: 1, hash: 'x'})
     expect(parseBlocks('', 2)).toEqual([{count: 0, hash: '0'}, {count: 0, hash: '0'}])
     expect(() => parseBlocks('5:1:0', 2)).toThrow(/out of range/)
   })

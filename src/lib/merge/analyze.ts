@@ -16,7 +16,7 @@ import type {SqlTable} from './sql.js'
 import {tableLabel, type TableName} from './tables.js'
 
 export interface TuningOptions {
-  /** Wanted rows per top-level block (default 128). */
+  /** Wanted rows per top-level block (default 64). */
   blockRows?: number
   /** Most top-level blocks per table (default 65536; composite keys fewer). */
   maxBlocks?: number
@@ -28,7 +28,7 @@ export interface TuningOptions {
   batch?: number
 }
 
-export const DEFAULT_TUNING: Required<TuningOptions> = {blockRows: 128, maxBlocks: 65536, leafRows: 8, fanout: 8, batch: 2000}
+export const DEFAULT_TUNING: Required<TuningOptions> = {blockRows: 64, maxBlocks: 65536, leafRows: 8, fanout: 8, batch: 2000}
 
 export interface TableAnalysis {
   table: string

@@ -19,7 +19,7 @@ export const nodeFlags = {
 }
 
 export const tuningFlags = {
-  'block-rows': Flags.integer({summary: 'Rows per top-level block hashed on both nodes (default 128).', min: 1, helpGroup: 'TUNING'}),
+  'block-rows': Flags.integer({summary: 'Rows per top-level block hashed on both nodes (default 64).', min: 1, helpGroup: 'TUNING'}),
   'leaf-rows': Flags.integer({summary: 'Differing ranges of at most this many rows are compared row by row (default 8).', min: 1, helpGroup: 'TUNING'}),
   fanout: Flags.integer({summary: 'Parts a differing range is cut into per level (default 8).', min: 2, helpGroup: 'TUNING'}),
 }

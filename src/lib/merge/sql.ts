@@ -5,7 +5,7 @@
 //
 // Row hash: hashtextextended(ROW(every column, in node A's order)::text, 0), a 64-bit hash of the
 // row's text output under the session settings of session.ts; the key is part of the row. A block
-// hash is count(*) and bit_xor of the row hashes (order-independent, so no sort), hex-encoded.
+// hash is count(*) and bit_xor of the row hashes (order-independent, so no sort), sent in base64.
 
 import pg from 'pg'
 import type {KeyRange} from './ranges.js'
@@ -105,8 +105,12 @@ export function bucketExpr(t: SqlTable, cutsCount: number, p: Params, cutsByColu
   return node(0, cutsCount)
 }
 
+/** 64-bit hash as 11 base64 characters (compact on the wire; only compared for equality). */
+const hash64 = (expr: string) => `rtrim(encode(int8send(${expr}), 'base64'), '=')`
+
+// Blocks as "index:count:hash," with index and count in hex: about 20 bytes a block.
 const blockAgg = (inner: string) =>
-  `SELECT coalesce(string_agg(b::text || ':' || n::text || ':' || h, ',' ORDER BY b), '') AS blocks FROM (SELECT b, count(*) AS n, to_hex(coalesce(bit_xor(h), 0)) AS h FROM (${inner}) x GROUP BY b) s`
+  `SELECT coalesce(string_agg(to_hex(b) || ':' || to_hex(n) || ':' || h, ',' ORDER BY b), '') AS blocks FROM (SELECT b, count(*) AS n, ${hash64('coalesce(bit_xor(h), 0)')} AS h FROM (${inner}) x GROUP BY b) s`
 
 /** Top level: per-block (count, hash) of the whole table cut at the cuts, in one pass. */
 export function cutStatsSql(t: SqlTable, cuts: string[][]): {text: string; values: unknown[]} {
@@ -124,15 +128,15 @@ export function rangeStatsSql(t: SqlTable, ranges: KeyRange[]): {text: string; v
   return {text: blockAgg(`SELECT i AS b, h FROM (${inner}) y`), values: p.values}
 }
 
-/** Parses "b:n:hex,…" into `count` blocks (blocks absent from the text are empty). */
+/** Parses "b:n:hash,…" (b and n in hex) into `count` blocks (blocks absent from the text are empty). */
 export function parseBlocks(text: string, count: number): Array<{count: number; hash: string}> {
   const out = Array.from({length: count}, () => ({count: 0, hash: '0'}))
   if (!text) return out
   for (const item of text.split(',')) {
     const [b, n, h] = item.split(':')
-    const i = Number(b)
+    const i = /^[0-9a-f]+$/.test(b ?? '') ? parseInt(b!, 16) : NaN
     if (!Number.isInteger(i) || i < 0 || i >= count) throw new Error(`block index ${b} out of range 0..${count - 1}`)
-    out[i] = {count: Number(n), hash: h!}
+    out[i] = {count: parseInt(n!, 16), hash: h!}
   }
   return out
 }
@@ -156,7 +160,7 @@ WHERE rn > 1 AND (rn - 1) % (${steps}::int8[])[i + 1] = 0 AND (rn - 1) / (${step
 /** (key text, row hash) of every row of the ranges, ordered by range and key. */
 export function leafRowsSql(t: SqlTable, ranges: KeyRange[]): {text: string; values: unknown[]} {
   const p = new Params()
-  const extra = `${keyValues(t)}, ${keyText(t)}, to_hex(${rowHashExpr(t)}) AS h`
+  const extra = `${keyValues(t)}, ${keyText(t)}, ${hash64(rowHashExpr(t))} AS h`
   const inner = rangesRowsSql(t, ranges, p, extra)
   const order = ['i', ...t.key.map((_, c) => `k${c}_v`)].join(', ')
   const kcols = t.key.map((_, c) => `k${c}`)
