@@ -62,4 +62,17 @@ describe('merge analyze (library)', () => {
       expect(t.bOnlyRows.map((x) => x.key)).toEqual([['3001']])
     }
   })
+
+  it('partitioned tables: the partitions are read through the parent, sampling included', async () => {
+    const schema = `CREATE TABLE m (id int, region text, v int, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+                    CREATE TABLE m_eu PARTITION OF m FOR VALUES IN ('eu'); CREATE TABLE m_us PARTITION OF m FOR VALUES IN ('us')`
+    const n = await nodes(schema,
+      `INSERT INTO m SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END, g FROM generate_series(1, 400) g`,
+      `INSERT INTO m SELECT g, CASE WHEN g % 2 = 0 THEN 'eu' ELSE 'us' END, CASE WHEN g = 333 THEN 0 ELSE g END FROM generate_series(2, 401) g`)
+    await Promise.all([sql(n.a, 'ANALYZE m'), sql(n.b, 'ANALYZE m')])
+    const t = (await analyze(n, 'm', {blockRows: 16, leafRows: 2, fanout: 4})).tables[0]!
+    expect(t.stats.topBlocks).toBeGreaterThan(1)
+    expect({total: t.total, match: t.match, conflict: t.conflict, aOnly: t.aOnly, bOnly: t.bOnly}).toEqual({total: 401, match: 398, conflict: 1, aOnly: 1, bOnly: 1})
+    expect(t.conflicts[0]!.key).toEqual(['333', 'us'])
+  })
 })
