@@ -14,7 +14,8 @@ describe('merge SQL', () => {
     const q = cutStatsSql(single, [['10'], ['20']])
     expect(q.text).toContain('FROM ONLY "Sales"."Order ""x""" AS t')
     expect(q.text).toContain('width_bucket(t."id", $1::bigint[])')
-    expect(q.values).toEqual([['10', '20']])
+    expect(q.values).toEqual([['10', '20'], 2])
+    expect(q.text).toContain('JOIN generate_series(0, $2::int4) AS g(b) ON g.b = width_bucket')
     expect(cutStatsSql(composite, []).text).toContain('FROM "public"."lines" AS t')
   })
 

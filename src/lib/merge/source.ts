@@ -4,7 +4,7 @@
 import type {BlockStat, LeafRow, RangeSource, Side, SplitRequest} from './diff.js'
 import type {Key, KeyRange} from './ranges.js'
 import type {NodeSession} from './session.js'
-import {cutStatsSql, leafRowsSql, parseBlocks, rangeStatsSql, sampleCutsSql, splitKeysSql, type SqlTable} from './sql.js'
+import {cutStatsSql, leafRowsSql, parseBlocks, PLANNER_SETTINGS, rangeStatsSql, sampleCutsSql, splitKeysSql, type SqlTable} from './sql.js'
 
 export interface SourceCounters {
   statements: number
@@ -25,8 +25,16 @@ export class SqlRangeSource implements RangeSource {
   }
 
   async cutStats(side: Side, cuts: Key[]): Promise<BlockStat[]> {
-    const r = await this.one<{blocks: string}>(side, cutStatsSql(this.table, cuts))
-    return parseBlocks(r.blocks, cuts.length + 1)
+    const c = this.nodes[side].client
+    const names = PLANNER_SETTINGS.map(([n]) => n)
+    const saved = (await c.query<{v: string[]}>(`SELECT array_agg(current_setting(n) ORDER BY o) AS v FROM unnest($1::text[]) WITH ORDINALITY AS s(n, o)`, [names])).rows[0]!.v
+    await c.query(`SELECT set_config(n, v, true) FROM unnest($1::text[], $2::text[]) AS s(n, v)`, [names, PLANNER_SETTINGS.map(([, v]) => v)])
+    try {
+      const r = await this.one<{blocks: string}>(side, cutStatsSql(this.table, cuts))
+      return parseBlocks(r.blocks, cuts.length + 1)
+    } finally {
+      await c.query(`SELECT set_config(n, v, true) FROM unnest($1::text[], $2::text[]) AS s(n, v)`, [names, saved])
+    }
   }
 
   async rangeStats(side: Side, ranges: KeyRange[]): Promise<BlockStat[]> {

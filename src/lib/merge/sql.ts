@@ -112,14 +112,25 @@ const hash64 = (expr: string) => `rtrim(encode(int8send(${expr}), 'base64'), '='
 const blockAgg = (inner: string) =>
   `SELECT coalesce(string_agg(to_hex(b) || ':' || to_hex(n) || ':' || h, ',' ORDER BY b), '') AS blocks FROM (SELECT b, count(*) AS n, ${hash64('coalesce(bit_xor(h), 0)')} AS h FROM (${inner}) x GROUP BY b) s`
 
-/** Top level: per-block (count, hash) of the whole table cut at the cuts, in one pass. */
+/**
+ * Top level: per-block (count, hash) of the whole table cut at the cuts, in one pass. The bucket is
+ * joined to generate_series(0, cuts) so the planner knows how few groups there are and can hash in
+ * parallel workers (partial aggregation); with PLANNER_SETTINGS it picks a hash join for it.
+ */
 export function cutStatsSql(t: SqlTable, cuts: string[][]): {text: string; values: unknown[]} {
   const p = new Params()
   const byColumn = t.key.map((_, c) => cuts.map((k) => k[c]!))
-  // OFFSET 0 keeps the hash in the scan: otherwise the planner sorts whole rows by bucket and hashes after.
-  const inner = `SELECT ${bucketExpr(t, cuts.length, p, byColumn)} AS b, ${rowHashExpr(t)} AS h FROM ${fromTable(t)} OFFSET 0`
-  return {text: blockAgg(inner), values: p.values}
+  const bucket = bucketExpr(t, cuts.length, p, byColumn)
+  const inner = `SELECT g.b, count(*) AS n, ${hash64(`coalesce(bit_xor(${rowHashExpr(t)}), 0)`)} AS h
+  FROM ${fromTable(t)} JOIN generate_series(0, ${p.add(cuts.length)}::int4) AS g(b) ON g.b = ${bucket} GROUP BY g.b`
+  return {text: `SELECT coalesce(string_agg(to_hex(b) || ':' || to_hex(n) || ':' || h, ',' ORDER BY b), '') AS blocks FROM (${inner}) s`, values: p.values}
 }
+
+/** Planner settings for the top-level pass only (set locally around it, then restored). */
+export const PLANNER_SETTINGS: Array<[string, string]> = [
+  ['enable_mergejoin', 'off'],
+  ['enable_sort', 'off'],
+]
 
 /** Per-range (count, hash) of disjoint ranges. */
 export function rangeStatsSql(t: SqlTable, ranges: KeyRange[]): {text: string; values: unknown[]} {
