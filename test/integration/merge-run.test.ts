@@ -117,4 +117,38 @@ describe('merge run (library)', () => {
     const again = await analyzeOverlap({nodeA: params(n.a), nodeB: params(n.b), tables: parseTableList('"Shop".customers,"Shop".orders,"Shop".lines')})
     expect(again.totals).toEqual({total: 7, match: 7, conflict: 0, aOnly: 0, bOnly: 0})
   })
+
+  it('reports active writers as warnings; a cancelled merge writes nothing and is recorded as cancelled', async () => {
+    const n = await nodes(SIMPLE_SCHEMA, SIMPLE_A, SIMPLE_B)
+    const writer = await adminClient(n.b)
+    try {
+      await writer.query('BEGIN')
+      await writer.query(`INSERT INTO users VALUES (99, 'zed', NULL, NULL)`)
+      const dry = await merge(n, 'users', 'prefer-node-a', {dryRun: true})
+      expect(dry.warnings).toContain('node B: 1 other session(s) hold write locks on the tables; rows they change during the merge may be missed')
+      expect(dry.warnings).toContain('node B: 1 session(s) idle in a transaction')
+    } finally {
+      await writer.query('ROLLBACK')
+      await writer.end()
+    }
+    const before = [await dump(n.a, 'users'), await dump(n.b, 'users')]
+    const ac = new AbortController()
+    ac.abort()
+    await expect(merge(n, 'users', 'prefer-node-a', {signal: ac.signal})).rejects.toThrow(/cancelled/)
+    expect([await dump(n.a, 'users'), await dump(n.b, 'users')]).toEqual(before)
+    expect(await sql(n.a, `SELECT status, completed_at IS NOT NULL AS done FROM steep_repl.merges`)).toEqual([{status: 'cancelled', done: true}])
+  })
+
+  it('a failure while writing a table rolls it back on both nodes and marks the merge failed', async () => {
+    const n = await nodes(SIMPLE_SCHEMA, SIMPLE_A, SIMPLE_B)
+    // Node B refuses node A's version of row 3 (constraints are not part of the column comparison).
+    await sql(n.b, `ALTER TABLE users ADD CONSTRAINT no_v1_for_carol CHECK (name <> 'carol' OR status <> 'v1')`)
+    const before = [await dump(n.a, 'users'), await dump(n.b, 'users')]
+    await expect(merge(n, 'users', 'prefer-node-a')).rejects.toThrow(/no_v1_for_carol/)
+    expect([await dump(n.a, 'users'), await dump(n.b, 'users')]).toEqual(before)
+    const [m] = await sql(n.a, `SELECT status, errors FROM steep_repl.merges`)
+    expect(m.status).toBe('failed')
+    expect(m.errors[0]).toMatch(/no_v1_for_carol/)
+    expect(await sql(n.a, `SELECT count(*)::int AS n FROM steep_repl.merge_audit_log`)).toEqual([{n: 0}])
+  })
 })
