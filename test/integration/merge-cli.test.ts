@@ -100,6 +100,13 @@ describe('merge commands (CLI)', () => {
       await unrecorded(n)
     })
 
+    it('the same database twice → 2', async () => {
+      const n = await nodes()
+      const r = await runCli(['merge', 'analyze', '--node-a', n.a, '--node-b', n.a, '--tables', 'users'])
+      expect(r.code).toBe(2)
+      expect(r.stderr).toMatch(/--node-a and --node-b are the same database/)
+    })
+
     it('an unreachable node → 6, named', async () => {
       const n = await nodes()
       const r = await runCli(['merge', 'analyze', '--node-a', n.a, '--node-b', 'postgresql://nobody:secret@127.0.0.1:1/none?connect_timeout=2', '--tables', 'users', '--json'])

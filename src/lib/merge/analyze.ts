@@ -3,7 +3,7 @@
 // diff.ts over both nodes (each node's reads in one REPEATABLE READ READ ONLY transaction per
 // table, so each side is a consistent picture).
 
-import {CancelledError, ConnectionError, SchemaMismatchError, StateError} from '../errors.js'
+import {CancelledError, ConnectionError, SchemaMismatchError, StateError, UsageError} from '../errors.js'
 import type {ConnParams} from '../connection/resolve.js'
 import {estimateRows, loadTables} from './catalog.js'
 import {type DiffResult, type DiffStats, diffTable, type RowDiff} from './diff.js'
@@ -76,6 +76,10 @@ export async function openPair(nodeA: ConnParams, nodeB: ConnParams): Promise<No
   }
   const a = (ra as PromiseFulfilledResult<NodeSession>).value
   const b = (rb as PromiseFulfilledResult<NodeSession>).value
+  if (a.identity === b.identity) {
+    await Promise.all([a.close(), b.close()])
+    throw new UsageError(`--node-a and --node-b are the same database (${a.describe})`, {hint: 'Give the two nodes to compare.'})
+  }
   return {a, b, close: async () => void (await Promise.all([a.close(), b.close()]))}
 }
 

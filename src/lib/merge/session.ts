@@ -37,6 +37,8 @@ export interface NodeSession {
   bytesReceived(): number
   serverVersionNum: number
   encoding: string
+  /** Server start time and database: equal on both sides only when both point at one database. */
+  identity: string
   /** The role's own search_path, restored while writing so user triggers resolve names as usual. */
   userSearchPath: string
   describe: string
@@ -55,7 +57,8 @@ export async function openNodeSession(label: NodeLabel, conn: ConnParams): Promi
   try {
     const sp = await client.query<{sp: string}>(`SELECT current_setting('search_path') AS sp`)
     for (const [name, value] of SESSION_SETTINGS) await client.query('SELECT set_config($1, $2, false)', [name, value])
-    const {rows} = await client.query<{v: string; enc: string}>(`SELECT current_setting('server_version_num') AS v, pg_encoding_to_char(encoding) AS enc FROM pg_database WHERE datname = current_database()`)
+    const {rows} = await client.query<{v: string; enc: string; id: string}>(`SELECT current_setting('server_version_num') AS v, pg_encoding_to_char(encoding) AS enc,
+              pg_postmaster_start_time()::text || ' ' || current_database() AS id FROM pg_database WHERE datname = current_database()`)
     return {
       label,
       conn,
@@ -64,6 +67,7 @@ export async function openNodeSession(label: NodeLabel, conn: ConnParams): Promi
       serverVersionNum: Number(rows[0]!.v),
       encoding: rows[0]!.enc,
       userSearchPath: sp.rows[0]!.sp,
+      identity: rows[0]!.id,
       describe: describeConnection(conn),
       close: async () => {
         await client.end().catch(() => {})
