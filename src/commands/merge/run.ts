@@ -1,0 +1,54 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../lib/base-command.js'
+import {lineProgress} from '../../lib/merge/progress.js'
+import {renderMerge} from '../../lib/merge/render.js'
+import {type MergeResult, runMerge} from '../../lib/merge/run.js'
+import {parseStrategy, STRATEGIES} from '../../lib/merge/strategy.js'
+import {parseTableList} from '../../lib/merge/tables.js'
+import {nodeFlags, tuningFlags, tuningFrom} from '../../lib/merge/flags.js'
+
+export default class MergeRun extends BaseCommand<typeof MergeRun> {
+  static override summary = 'Make two nodes agree on tables: copy one-sided rows both ways, resolve conflicts by a strategy, audit it all.'
+  static override description = `Pre-flight first, and nothing is written if it fails: every table exists on both nodes with a primary key and the same columns (names, types with modifiers, nullability, collation, in order), foreign keys between the tables form no cycle, node A has the steep_repl schema (it keeps the audit), and last-modified finds a timestamp column (updated_at, modified_at or last_modified, or --timestamp-column) in every table. Sessions writing to the tables are reported as warnings.
+
+Tables are then processed parents before children. Rows only on one node are copied to the other with COPY, in batches; conflicts (same key, different rows) are resolved by the strategy in batches: prefer-node-a and prefer-node-b copy that node's row over the other's; last-modified keeps the row with the newer timestamp (a row with a timestamp beats one without; ties keep node A's); manual leaves conflicts as they are, still copies the one-sided rows, and lists the conflicts in the report. Merges never delete rows.
+
+Where replication is configured on a node (a subscription in the database, or the table in a publication), writes there run with session_replication_role = replica under the replication origin steep_repl_merge, so that origin = none subscriptions do not send them back.
+
+Every decision, copies included, is recorded in steep_repl.merge_audit_log on node A under the merge id, with both rows as JSON; steep-repl merge report MERGE_ID shows it. --dry-run changes nothing on either node (not even the record) and prints exactly what the run will do on unchanged data. Running the merge again right after finds nothing left to do.`
+
+  static override examples = [
+    '<%= config.bin %> merge run --node-a postgres://admin@db1/app --node-b postgres://admin@db2/app --tables public.orders --strategy prefer-node-a --dry-run',
+    '<%= config.bin %> merge run --node-a db1 --node-b db2 --tables customers,orders --strategy last-modified --timestamp-column changed_at',
+    '<%= config.bin %> merge run --node-a db1 --node-b db2 --tables orders --strategy manual --json',
+  ]
+
+  static override flags = {
+    ...nodeFlags,
+    strategy: Flags.string({summary: 'How conflicts are resolved.', options: [...STRATEGIES], required: true}),
+    'dry-run': Flags.boolean({summary: 'Analyse and decide, print what would be done, change nothing.'}),
+    'timestamp-column': Flags.string({summary: 'last-modified: the timestamp column to compare (default: updated_at, modified_at or last_modified).', helpValue: 'COL'}),
+    'batch-rows': Flags.integer({summary: 'Rows per COPY, UPDATE and audit batch (default 1000).', min: 1, helpGroup: 'TUNING'}),
+    ...tuningFlags,
+  }
+
+  async run(): Promise<MergeResult> {
+    const tables = parseTableList(this.flags.tables)
+    const strategy = parseStrategy(this.flags.strategy)
+    const nodeA = await this.connection(this.flags['node-a'], '--node-a')
+    const nodeB = await this.connection(this.flags['node-b'], '--node-b')
+    const result = await runMerge({
+      nodeA,
+      nodeB,
+      tables,
+      strategy,
+      dryRun: this.flags['dry-run'],
+      timestampColumn: this.flags['timestamp-column'],
+      batchRows: this.flags['batch-rows'],
+      ...tuningFrom(this.flags),
+      progress: this.jsonEnabled() ? undefined : lineProgress((l) => this.note(l)),
+    })
+    if (!this.jsonEnabled()) this.log(renderMerge(result))
+    return result
+  }
+}

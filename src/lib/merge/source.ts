@@ -1,0 +1,65 @@
+// The RangeSource of diff.ts over two live nodes: each call is one statement on one node (the diff
+// runs the A and B calls at the same time).
+
+import type {BlockStat, LeafRow, RangeSource, Side, SplitRequest} from './diff.js'
+import type {Key, KeyRange} from './ranges.js'
+import type {NodeSession} from './session.js'
+import {cutStatsSql, leafRowsSql, parseBlocks, PLANNER_SETTINGS, rangeStatsSql, sampleCutsSql, splitKeysSql, type SqlTable} from './sql.js'
+
+export interface SourceCounters {
+  statements: number
+}
+
+export class SqlRangeSource implements RangeSource {
+  readonly counters: SourceCounters = {statements: 0}
+
+  constructor(
+    private readonly table: SqlTable,
+    private readonly nodes: {a: NodeSession; b: NodeSession},
+  ) {}
+
+  private async one<R extends Record<string, unknown>>(side: Side, q: {text: string; values: unknown[]}): Promise<R> {
+    this.counters.statements++
+    const {rows} = await this.nodes[side].client.query<R>(q)
+    return rows[0]!
+  }
+
+  async cutStats(side: Side, cuts: Key[]): Promise<BlockStat[]> {
+    const c = this.nodes[side].client
+    const names = PLANNER_SETTINGS.map(([n]) => n)
+    const saved = (await c.query<{v: string[]}>(`SELECT array_agg(current_setting(n) ORDER BY o) AS v FROM unnest($1::text[]) WITH ORDINALITY AS s(n, o)`, [names])).rows[0]!.v
+    await c.query(`SELECT set_config(n, v, true) FROM unnest($1::text[], $2::text[]) AS s(n, v)`, [names, PLANNER_SETTINGS.map(([, v]) => v)])
+    try {
+      const r = await this.one<{blocks: string}>(side, cutStatsSql(this.table, cuts))
+      return parseBlocks(r.blocks, cuts.length + 1)
+    } finally {
+      await c.query(`SELECT set_config(n, v, true) FROM unnest($1::text[], $2::text[]) AS s(n, v)`, [names, saved])
+    }
+  }
+
+  async rangeStats(side: Side, ranges: KeyRange[]): Promise<BlockStat[]> {
+    const r = await this.one<{blocks: string}>(side, rangeStatsSql(this.table, ranges))
+    return parseBlocks(r.blocks, ranges.length)
+  }
+
+  async splitKeys(side: Side, requests: SplitRequest[]): Promise<Key[][]> {
+    const r = await this.one<Record<string, unknown[]>>(side, splitKeysSql(this.table, requests))
+    const out: Key[][] = requests.map(() => [])
+    const idx = r.i as number[]
+    idx.forEach((i, j) => out[i]!.push(this.table.key.map((_, c) => String((r[`k${c}`] as string[])[j]))))
+    return out
+  }
+
+  async leafRows(side: Side, ranges: KeyRange[]): Promise<LeafRow[]> {
+    const r = await this.one<Record<string, string[]>>(side, leafRowsSql(this.table, ranges))
+    const hashes = r.h!
+    return hashes.map((h, j) => ({key: this.table.key.map((_, c) => r[`k${c}`]![j]!), hash: h}))
+  }
+
+  /** Top-level cut keys from a sample of one node. */
+  async sampleCuts(side: Side, blocks: number, percent: number, method: 'BERNOULLI' | 'SYSTEM'): Promise<Key[]> {
+    const r = await this.one<Record<string, string[]>>(side, sampleCutsSql(this.table, blocks, percent, method))
+    const first = r.k0 ?? []
+    return first.map((_, j) => this.table.key.map((_, c) => r[`k${c}`]![j]!))
+  }
+}

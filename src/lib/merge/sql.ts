@@ -1,0 +1,273 @@
+// The SQL of the block-hash diff and of the row transfer, built from catalog facts, pure (no I/O),
+// so the statements can be read and tested without a server. Every identifier is quoted; every
+// value (keys, boundaries) travels as a bind parameter, arrays cast to the key column's type as
+// format_type reported it on the node.
+//
+// Row hash: hashtextextended(ROW(every column, in node A's order)::text, 0), a 64-bit hash of the
+// row's text output under the session settings of session.ts; the key is part of the row. A block
+// hash is count(*) and bit_xor of the row hashes (order-independent, so no sort), sent in base64.
+
+import pg from 'pg'
+import type {KeyRange} from './ranges.js'
+
+const q = pg.escapeIdentifier
+
+export interface SqlColumn {
+  name: string
+  type: string
+}
+
+export interface SqlTable {
+  schema: string
+  name: string
+  /** 'p' (partitioned) reads the partitions; 'r' reads ONLY the table, not inheritance children. */
+  kind: 'r' | 'p'
+  /** Every column, in node A's order (hashed, compared, transferred unless generated). */
+  columns: Array<SqlColumn & {generated?: boolean}>
+  /** Primary-key columns in key order. */
+  key: SqlColumn[]
+}
+
+export class Params {
+  readonly values: unknown[] = []
+  add(v: unknown): string {
+    this.values.push(v)
+    return `$${this.values.length}`
+  }
+}
+
+export const qualified = (t: {schema: string; name: string}): string => `${q(t.schema)}.${q(t.name)}`
+export const fromTable = (t: SqlTable, alias = 't'): string => `${t.kind === 'p' ? '' : 'ONLY '}${qualified(t)} AS ${alias}`
+
+export function rowHashExpr(t: SqlTable, alias = 't'): string {
+  return `hashtextextended(ROW(${t.columns.map((c) => `${alias}.${q(c.name)}`).join(', ')})::text, 0)`
+}
+
+/** The key of a row as a comparable tuple: t.id, or (t.a, t.b). */
+export function keyTuple(t: SqlTable, alias = 't'): string {
+  const cols = t.key.map((c) => `${alias}.${q(c.name)}`)
+  return cols.length === 1 ? cols[0]! : `(${cols.join(', ')})`
+}
+
+const keyOrder = (t: SqlTable, alias = 't') => t.key.map((c) => `${alias}.${q(c.name)}`).join(', ')
+const keyText = (t: SqlTable, alias = 't') => t.key.map((c, i) => `${alias}.${q(c.name)}::text AS k${i}`).join(', ')
+const keyValues = (t: SqlTable, alias = 't') => t.key.map((c, i) => `${alias}.${q(c.name)} AS k${i}_v`).join(', ')
+const tuple = (xs: string[]) => (xs.length === 1 ? xs[0]! : `(${xs.join(', ')})`)
+
+/** Predicate of one range with its bounds as parameters (lo inclusive, hi exclusive, null open). */
+export function rangePredicate(t: SqlTable, r: KeyRange, p: Params, alias = 't'): string {
+  const parts: string[] = []
+  const bound = (k: string[]) => tuple(t.key.map((c, i) => `${p.add(k[i])}::${c.type}`))
+  if (r.lo) parts.push(`${keyTuple(t, alias)} >= ${bound(r.lo)}`)
+  if (r.hi) parts.push(`${keyTuple(t, alias)} < ${bound(r.hi)}`)
+  return parts.length ? parts.join(' AND ') : 'true'
+}
+
+/**
+ * Rows of many disjoint ranges, each tagged with its index i (0-based, in the given order): the
+ * closed ranges through one join with unnest (a parameterised index scan per range), the at most
+ * two open ones (first and last) as their own branches. Selects `i` plus `extra` over alias t.
+ */
+export function rangesRowsSql(t: SqlTable, ranges: KeyRange[], p: Params, extra: string): string {
+  const branches: string[] = []
+  const closed = ranges.map((r, i) => ({r, i})).filter((x) => x.r.lo && x.r.hi)
+  if (closed.length) {
+    const n = t.key.length
+    const arrays = [p.add(closed.map((x) => x.i)) + '::int4[]']
+    for (let c = 0; c < n; c++) arrays.push(`${p.add(closed.map((x) => x.r.lo![c]))}::${t.key[c]!.type}[]`)
+    for (let c = 0; c < n; c++) arrays.push(`${p.add(closed.map((x) => x.r.hi![c]))}::${t.key[c]!.type}[]`)
+    const cols = ['i', ...t.key.map((_, c) => `lo${c}`), ...t.key.map((_, c) => `hi${c}`)]
+    const lo = tuple(t.key.map((_, c) => `r.lo${c}`))
+    const hi = tuple(t.key.map((_, c) => `r.hi${c}`))
+    branches.push(
+      `SELECT r.i, ${extra} FROM unnest(${arrays.join(', ')}) AS r(${cols.join(', ')}) JOIN ${fromTable(t)} ON ${keyTuple(t)} >= ${lo} AND ${keyTuple(t)} < ${hi}`,
+    )
+  }
+  ranges.forEach((r, i) => {
+    if (r.lo && r.hi) return
+    branches.push(`SELECT ${p.add(i)}::int4 AS i, ${extra} FROM ${fromTable(t)} WHERE ${rangePredicate(t, r, p)}`)
+  })
+  return branches.join('\nUNION ALL\n')
+}
+
+/** Bucket of a row among sorted cut keys: 0 below the first cut, k at or above cut k (1-based). */
+export function bucketExpr(t: SqlTable, cutsCount: number, p: Params, cutsByColumn: string[][], alias = 't'): string {
+  if (cutsCount === 0) return '0'
+  if (t.key.length === 1) return `width_bucket(${alias}.${q(t.key[0]!.name)}, ${p.add(cutsByColumn[0])}::${t.key[0]!.type}[])`
+  // Composite keys: a balanced CASE tree of row comparisons against the cut arrays (depth log2).
+  const arrays = t.key.map((c, i) => `${p.add(cutsByColumn[i])}::${c.type}[]`)
+  const cut = (m: number) => `(${arrays.map((a) => `(${a})[${m + 1}]`).join(', ')})`
+  const node = (l: number, r: number): string => {
+    if (l === r) return String(l)
+    const m = Math.floor((l + r) / 2)
+    return `CASE WHEN ${keyTuple(t, alias)} < ${cut(m)} THEN ${node(l, m)} ELSE ${node(m + 1, r)} END`
+  }
+  return node(0, cutsCount)
+}
+
+/** 64-bit hash as 11 base64 characters (compact on the wire; only compared for equality). */
+const hash64 = (expr: string) => `rtrim(encode(int8send(${expr}), 'base64'), '=')`
+
+// Blocks as "index:count:hash," with index and count in hex: about 20 bytes a block.
+const blockAgg = (inner: string) =>
+  `SELECT coalesce(string_agg(to_hex(b) || ':' || to_hex(n) || ':' || h, ',' ORDER BY b), '') AS blocks FROM (SELECT b, count(*) AS n, ${hash64('coalesce(bit_xor(h), 0)')} AS h FROM (${inner}) x GROUP BY b) s`
+
+/**
+ * Top level: per-block (count, hash) of the whole table cut at the cuts, in one pass. The bucket is
+ * joined to generate_series(0, cuts) so the planner knows how few groups there are and can hash in
+ * parallel workers (partial aggregation); with PLANNER_SETTINGS it picks a hash join for it.
+ */
+export function cutStatsSql(t: SqlTable, cuts: string[][]): {text: string; values: unknown[]} {
+  const p = new Params()
+  const byColumn = t.key.map((_, c) => cuts.map((k) => k[c]!))
+  const bucket = bucketExpr(t, cuts.length, p, byColumn)
+  const inner = `SELECT g.b, count(*) AS n, ${hash64(`coalesce(bit_xor(${rowHashExpr(t)}), 0)`)} AS h
+  FROM ${fromTable(t)} JOIN generate_series(0, ${p.add(cuts.length)}::int4) AS g(b) ON g.b = ${bucket} GROUP BY g.b`
+  return {text: `SELECT coalesce(string_agg(to_hex(b) || ':' || to_hex(n) || ':' || h, ',' ORDER BY b), '') AS blocks FROM (${inner}) s`, values: p.values}
+}
+
+/** Planner settings for the top-level pass only (set locally around it, then restored). */
+export const PLANNER_SETTINGS: Array<[string, string]> = [
+  ['enable_mergejoin', 'off'],
+  ['enable_sort', 'off'],
+]
+
+/** Per-range (count, hash) of disjoint ranges. */
+export function rangeStatsSql(t: SqlTable, ranges: KeyRange[]): {text: string; values: unknown[]} {
+  const p = new Params()
+  const inner = rangesRowsSql(t, ranges, p, `${rowHashExpr(t)} AS h`)
+  return {text: blockAgg(`SELECT i AS b, h FROM (${inner}) y`), values: p.values}
+}
+
+/** Parses "b:n:hash,…" (b and n in hex) into `count` blocks (blocks absent from the text are empty). */
+export function parseBlocks(text: string, count: number): Array<{count: number; hash: string}> {
+  const out = Array.from({length: count}, () => ({count: 0, hash: '0'}))
+  if (!text) return out
+  for (const item of text.split(',')) {
+    const [b, n, h] = item.split(':')
+    const i = /^[0-9a-f]+$/.test(b ?? '') ? parseInt(b!, 16) : NaN
+    if (!Number.isInteger(i) || i < 0 || i >= count) throw new Error(`block index ${b} out of range 0..${count - 1}`)
+    out[i] = {count: parseInt(n!, 16), hash: h!}
+  }
+  return out
+}
+
+/**
+ * For each range (i), the keys of rows step+1, 2·step+1, …: at most parts - 1 cuts, each above the
+ * range's first row, so every piece holds rows of this node and each level makes progress.
+ */
+export function splitKeysSql(t: SqlTable, reqs: Array<{range: KeyRange; rows: number; parts: number}>): {text: string; values: unknown[]} {
+  const p = new Params()
+  const steps = p.add(reqs.map((r) => Math.max(1, Math.ceil(r.rows / r.parts))))
+  const parts = p.add(reqs.map((r) => r.parts))
+  const inner = rangesRowsSql(t, reqs.map((r) => r.range), p, `${keyValues(t)}, ${keyText(t)}`)
+  const kcols = t.key.map((_, c) => `k${c}`)
+  const text = `SELECT coalesce(array_agg(i ORDER BY i, rn), '{}') AS i, ${kcols.map((k) => `coalesce(array_agg(${k} ORDER BY i, rn), '{}') AS ${k}`).join(', ')}
+FROM (SELECT y.i, ${kcols.map((k) => `y.${k}`).join(', ')}, row_number() OVER (PARTITION BY y.i ORDER BY ${kcols.map((k) => `y.${k}_v`).join(', ')}) AS rn FROM (${inner}) y) z
+WHERE rn > 1 AND (rn - 1) % (${steps}::int8[])[i + 1] = 0 AND (rn - 1) / (${steps}::int8[])[i + 1] < (${parts}::int4[])[i + 1]`
+  return {text, values: p.values}
+}
+
+/** (key text, row hash) of every row of the ranges, ordered by range and key. */
+export function leafRowsSql(t: SqlTable, ranges: KeyRange[]): {text: string; values: unknown[]} {
+  const p = new Params()
+  const extra = `${keyValues(t)}, ${keyText(t)}, ${hash64(rowHashExpr(t))} AS h`
+  const inner = rangesRowsSql(t, ranges, p, extra)
+  const order = ['i', ...t.key.map((_, c) => `k${c}_v`)].join(', ')
+  const kcols = t.key.map((_, c) => `k${c}`)
+  const text = `SELECT ${kcols.map((k) => `coalesce(array_agg(${k} ORDER BY ${order}), '{}') AS ${k}`).join(', ')}, coalesce(array_agg(h ORDER BY ${order}), '{}') AS h FROM (${inner}) y`
+  return {text, values: p.values}
+}
+
+/** Evenly spaced keys of a row sample: at most blocks - 1 cut keys for the top level. */
+export function sampleCutsSql(t: SqlTable, blocks: number, percent: number, method: 'BERNOULLI' | 'SYSTEM'): {text: string; values: unknown[]} {
+  const p = new Params()
+  const pct = p.add(percent)
+  const nb = p.add(blocks)
+  const kcols = t.key.map((_, c) => `k${c}`)
+  const text = `SELECT ${kcols.map((k) => `coalesce(array_agg(${k} ORDER BY rn), '{}') AS ${k}`).join(', ')}
+FROM (SELECT ${keyText(t)}, row_number() OVER (ORDER BY ${keyOrder(t)}) AS rn, count(*) OVER () AS c
+      FROM ${fromTable(t)} TABLESAMPLE ${method} (${pct}::float8) REPEATABLE (42)) s
+WHERE rn % greatest(1, c / ${nb}::int8) = 0 AND rn / greatest(1, c / ${nb}::int8) < ${nb}::int8`
+  return {text, values: p.values}
+}
+
+/** Full (key, hash) of every row: the upstream-style comparison, for the benchmark. */
+export function fullKeyHashSql(t: SqlTable): string {
+  return `SELECT ${keyText(t)}, ${rowHashExpr(t)} AS h FROM ${fromTable(t)}`
+}
+
+// ---- transfer and resolution -------------------------------------------------------------------
+
+/** Columns a merge writes: all but generated ones. */
+export const writableColumns = (t: SqlTable): SqlColumn[] => t.columns.filter((c) => !c.generated)
+
+/** Join of the table with a batch of keys given as text arrays (one parameter per key column). */
+function keysJoin(t: SqlTable, keys: string[][], p: Params): string {
+  const arrays = t.key.map((c, i) => `${p.add(keys.map((k) => k[i]))}::${c.type}[]`)
+  const cols = t.key.map((_, i) => `k${i}`)
+  return `unnest(${arrays.join(', ')}) AS u(${cols.join(', ')}) JOIN ${fromTable(t)} ON ${keyTuple(t)} = ${tuple(cols.map((c) => `u.${c}`))}`
+}
+
+/**
+ * Rows of a batch of keys: key text, the row as jsonb (for the audit), every writable column as text
+ * (NULL stays NULL), and optionally a timestamp column as exact microseconds since the epoch.
+ */
+export function fetchRowsSql(t: SqlTable, keys: string[][], timestampColumn?: string): {text: string; values: unknown[]} {
+  const p = new Params()
+  const cols = writableColumns(t)
+  const ts = timestampColumn ? `, (extract(epoch FROM t.${q(timestampColumn)}) * 1000000)::int8::text AS ts` : ''
+  const text = `SELECT ${keyText(t)}, to_jsonb(t)::text AS j${ts}, ARRAY[${cols.map((c) => `t.${q(c.name)}::text`).join(', ')}]::text[] AS v FROM ${keysJoin(t, keys, p)}`
+  return {text, values: p.values}
+}
+
+export function copyInSql(t: SqlTable): string {
+  return `COPY ${qualified(t)} (${writableColumns(t).map((c) => q(c.name)).join(', ')}) FROM STDIN`
+}
+
+/** One COPY text line: tab-separated, \N for NULL, backslash escapes for the specials. */
+export function copyLine(values: Array<string | null>): string {
+  return (
+    values
+      .map((v) => (v === null ? '\\N' : v.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r')))
+      .join('\t') + '\n'
+  )
+}
+
+/** Sets every non-key writable column of the rows with the given keys to the given text values. */
+export function updateRowsSql(t: SqlTable, rows: Array<{key: string[]; values: Array<string | null>}>): {text: string; values: unknown[]} | null {
+  const cols = writableColumns(t)
+  const keyNames = new Set(t.key.map((k) => k.name))
+  const setCols = cols.map((c, i) => ({c, i})).filter((x) => !keyNames.has(x.c.name))
+  if (setCols.length === 0) return null
+  const p = new Params()
+  const keyArrays = t.key.map((_, i) => `${p.add(rows.map((r) => r.key[i]))}::text[]`)
+  const valArrays = setCols.map((x) => `${p.add(rows.map((r) => r.values[x.i] ?? null))}::text[]`)
+  const names = [...t.key.map((_, i) => `k${i}`), ...setCols.map((_, j) => `c${j}`)]
+  const target = `${t.kind === 'p' ? '' : 'ONLY '}${qualified(t)} AS t`
+  const text = `UPDATE ${target} SET (${setCols.map((x) => q(x.c.name)).join(', ')}) = ROW(${setCols.map((x, j) => `u.c${j}::${x.c.type}`).join(', ')})
+FROM unnest(${[...keyArrays, ...valArrays].join(', ')}) AS u(${names.join(', ')})
+WHERE ${keyTuple(t)} = ${tuple(t.key.map((c, i) => `u.k${i}::${c.type}`))}`
+  return {text, values: p.values}
+}
+
+/** The primary key of audit rows as upstream's jsonb object ({"id": 1}), typed by node A's catalog. */
+export function auditInsertSql(t: SqlTable, rows: AuditRow[], mergeId: string, resolvedBy: string): {text: string; values: unknown[]} {
+  const p = new Params()
+  const keyArrays = t.key.map((_, i) => `${p.add(rows.map((r) => r.key[i]))}::text[]`)
+  const pk = `jsonb_build_object(${t.key.map((c, i) => `${p.add(c.name)}::text, u.k${i}::${c.type}`).join(', ')})`
+  const text = `INSERT INTO steep_repl.merge_audit_log (merge_id, table_schema, table_name, pk_value, category, resolution, node_a_value, node_b_value, resolved_by)
+SELECT ${p.add(mergeId)}::uuid, ${p.add(t.schema)}::text, ${p.add(t.name)}::text, ${pk}, u.category, u.resolution, u.a::jsonb, u.b::jsonb, ${p.add(resolvedBy)}::text
+FROM unnest(${[...keyArrays, p.add(rows.map((r) => r.category)) + '::text[]', p.add(rows.map((r) => r.resolution)) + '::text[]', p.add(rows.map((r) => r.a)) + '::text[]', p.add(rows.map((r) => r.b)) + '::text[]'].join(', ')})
+  AS u(${[...t.key.map((_, i) => `k${i}`), 'category', 'resolution', 'a', 'b'].join(', ')})`
+  return {text, values: p.values}
+}
+
+export interface AuditRow {
+  key: string[]
+  category: 'conflict' | 'local_only' | 'remote_only'
+  resolution: 'kept_a' | 'kept_b' | 'skipped' | 'transferred_a_to_b' | 'transferred_b_to_a'
+  /** Row on node A as jsonb text, null when absent. */
+  a: string | null
+  b: string | null
+}

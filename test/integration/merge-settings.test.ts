@@ -1,0 +1,70 @@
+// Equal rows hash equal whatever the servers' output settings; merge writes on a node with
+// replication configured run as a replica under the steep_repl_merge origin.
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {analyzeOverlap} from '../../src/lib/merge/analyze.js'
+import {runMerge} from '../../src/lib/merge/run.js'
+import {parseTableList} from '../../src/lib/merge/tables.js'
+import {dropDatabase, freshDatabase, sql, startTestServer} from '../helpers/pg.js'
+import type {ServerHandle} from '../helpers/servers.js'
+import {dump, installSchema, params, twoNodes} from './merge-fixtures.js'
+
+let other: ServerHandle
+const dbs: string[] = []
+beforeAll(async () => {
+  other = await startTestServer({settings: {TimeZone: 'Asia/Tokyo', DateStyle: 'SQL, DMY', IntervalStyle: 'sql_standard', extra_float_digits: 0, bytea_output: 'escape', lc_monetary: 'C'}})
+})
+afterAll(async () => {
+  await Promise.all(dbs.map((d) => dropDatabase(d)))
+  await other?.stop()
+})
+
+const schema = `CREATE TABLE ev (id int PRIMARY KEY, at timestamptz, d date, iv interval, f float8, r real, b bytea, n numeric)`
+const rows = `INSERT INTO ev VALUES
+  (1, '2024-03-10 01:59:59.999999-05', '2024-02-29', '1 day 02:03:04.5', 0.1, 1.1, '\\x00ff10', 1.50),
+  (2, '2024-03-10 07:00:00+00', '1999-12-31', '-3 years +2 mons', 1e-300, 3.4e38, '\\x', 0),
+  (3, '1970-01-01 00:00:00+00', NULL, NULL, 'Infinity', '-0', NULL, 'NaN')`
+
+describe('merge under different server settings', () => {
+  it('rows differing only in the servers\' time zone and output styles are equal; a one-microsecond change is a conflict', async () => {
+    const a = await freshDatabase('mset_a')
+    const b = await freshDatabase('mset_b', other.url())
+    dbs.push(a, b)
+    await sql(a, schema)
+    await sql(b, schema)
+    await sql(a, rows)
+    await sql(b, rows)
+    // The servers really do print differently.
+    const [pa] = await sql(a, `SELECT at::text AS t FROM ev WHERE id = 1`)
+    const [pb] = await sql(b, `SELECT at::text AS t FROM ev WHERE id = 1`)
+    expect(pa.t).not.toBe(pb.t)
+    const r = await analyzeOverlap({nodeA: params(a), nodeB: params(b), tables: parseTableList('ev')})
+    expect(r.tables[0]).toMatchObject({total: 3, match: 3, conflict: 0, aOnly: 0, bOnly: 0})
+    await sql(b, `UPDATE ev SET at = at + interval '1 microsecond' WHERE id = 2`)
+    const r2 = await analyzeOverlap({nodeA: params(a), nodeB: params(b), tables: parseTableList('ev')})
+    expect(r2.tables[0]).toMatchObject({total: 3, match: 2, conflict: 1})
+    expect(r2.tables[0]!.conflicts[0]!.key).toEqual(['2'])
+  })
+
+  it('replication configured on node B: writes there run as a replica (user triggers do not fire) under the steep_repl_merge origin', async () => {
+    const n = await twoNodes(
+      `CREATE TABLE kv (id int PRIMARY KEY, v text); CREATE TABLE trigger_log (id int);
+       CREATE FUNCTION log_it() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN INSERT INTO trigger_log VALUES (NEW.id); RETURN NEW; END$$;
+       CREATE TRIGGER kv_log AFTER INSERT OR UPDATE ON kv FOR EACH ROW EXECUTE FUNCTION log_it()`,
+      `INSERT INTO kv VALUES (1, 'a'), (2, 'b')`,
+      `INSERT INTO kv VALUES (2, 'B'), (3, 'c')`,
+      'mrepl',
+    )
+    dbs.push(n.a, n.b)
+    await installSchema(n.a)
+    await sql(n.b, `CREATE PUBLICATION merge_test_pub FOR TABLE kv`)
+    await sql(n.a, `TRUNCATE trigger_log`)
+    await sql(n.b, `TRUNCATE trigger_log`)
+    const r = await runMerge({nodeA: params(n.a), nodeB: params(n.b), tables: parseTableList('kv'), strategy: 'prefer-node-a'})
+    expect(r.tables[0]!.replicaRole).toEqual({a: false, b: true})
+    expect(await dump(n.a, 'kv')).toEqual(await dump(n.b, 'kv'))
+    // Node A (no replication): its trigger fired for the row copied in; node B's did not.
+    expect(await sql(n.a, `SELECT id FROM trigger_log ORDER BY id`)).toEqual([{id: 3}])
+    expect(await sql(n.b, `SELECT id FROM trigger_log`)).toEqual([])
+    expect(await sql(n.b, `SELECT roname FROM pg_replication_origin WHERE roname = 'steep_repl_merge'`)).toEqual([{roname: 'steep_repl_merge'}])
+  })
+})

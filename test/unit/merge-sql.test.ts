@@ -1,0 +1,59 @@
+import {describe, expect, it} from 'vitest'
+import {auditInsertSql, bucketExpr, copyLine, cutStatsSql, fetchRowsSql, Params, parseBlocks, rangePredicate, rangesRowsSql, type SqlTable, updateRowsSql} from '../../src/lib/merge/sql.js'
+
+const single: SqlTable = {schema: 'Sales', name: 'Order "x"', kind: 'r', columns: [{name: 'id', type: 'bigint'}, {name: 'v', type: 'text'}, {name: 'g', type: 'integer', generated: true}], key: [{name: 'id', type: 'bigint'}]}
+const composite: SqlTable = {schema: 'public', name: 'lines', kind: 'p', columns: [{name: 'o', type: 'integer'}, {name: 'l', type: 'text'}, {name: 'q', type: 'integer'}], key: [{name: 'o', type: 'integer'}, {name: 'l', type: 'text'}]}
+
+describe('merge SQL', () => {
+  it('quotes identifiers and binds every bound; half-open ranges; ONLY for plain tables', () => {
+    const p = new Params()
+    expect(rangePredicate(single, {lo: ['5'], hi: ['9']}, p)).toBe('t."id" >= $1::bigint AND t."id" < $2::bigint')
+    expect(rangePredicate(composite, {lo: null, hi: ['1', 'a']}, p)).toBe('(t."o", t."l") < ($3::integer, $4::text)')
+    expect(rangePredicate(single, {lo: null, hi: null}, p)).toBe('true')
+    expect(p.values).toEqual(['5', '9', '1', 'a'])
+    const q = cutStatsSql(single, [['10'], ['20']])
+    expect(q.text).toContain('FROM ONLY "Sales"."Order ""x""" AS t')
+    expect(q.text).toContain('width_bucket(t."id", $1::bigint[])')
+    expect(q.values).toEqual([['10', '20'], 2])
+    expect(q.text).toContain('JOIN generate_series(0, $2::int4) AS g(b) ON g.b = width_bucket')
+    expect(cutStatsSql(composite, []).text).toContain('FROM "public"."lines" AS t')
+  })
+
+  it('composite keys: a balanced CASE tree numbering buckets like width_bucket', () => {
+    const p = new Params()
+    const e = bucketExpr(composite, 3, p, [['1', '2', '3'], ['a', 'b', 'c']])
+    expect(e).toBe('CASE WHEN (t."o", t."l") < (($1::integer[])[2], ($2::text[])[2]) THEN CASE WHEN (t."o", t."l") < (($1::integer[])[1], ($2::text[])[1]) THEN 0 ELSE 1 END ELSE CASE WHEN (t."o", t."l") < (($1::integer[])[3], ($2::text[])[3]) THEN 2 ELSE 3 END END')
+  })
+
+  it('many ranges: closed ones through one unnest join, open ends as their own branches', () => {
+    const p = new Params()
+    const s = rangesRowsSql(single, [{lo: null, hi: ['3']}, {lo: ['3'], hi: ['7']}, {lo: ['9'], hi: ['12']}, {lo: ['12'], hi: null}], p, 't."v"')
+    expect(s.split('UNION ALL')).toHaveLength(3)
+    expect(s).toContain('unnest($1::int4[], $2::bigint[], $3::bigint[]) AS r(i, lo0, hi0)')
+    expect(p.values.slice(0, 3)).toEqual([[1, 2], ['3', '9'], ['7', '12']])
+    expect(p.values.slice(3)).toEqual([0, '3', 3, '12'])
+  })
+
+  it('parses block stats, empty blocks absent', () => {
+    expect(parseBlocks('0:1a:AAAAAAAAAP8,2:1:/+8AAAAAAAE', 4)).toEqual([{count: 26, hash: 'AAAAAAAAAP8'}, {count: 0, hash: '0'}, {count: 1, hash: '/+8AAAAAAAE'}, {count: 0, hash: '0'}])
+    expect(parseBlocks('a:1:x', 11)[10]).toEqual({count: 1, hash: 'x'})
+    expect(parseBlocks('', 2)).toEqual([{count: 0, hash: '0'}, {count: 0, hash: '0'}])
+    expect(() => parseBlocks('5:1:0', 2)).toThrow(/out of range/)
+  })
+
+  it('COPY text lines escape the specials and write NULL as \\N', () => {
+    expect(copyLine(['a\tb', null, 'x\\y\nz\r', ''])).toBe('a\\tb\t\\N\tx\\\\y\\nz\\r\t\n')
+  })
+
+  it('transfer statements skip generated columns; updates set non-key columns from text arrays', () => {
+    expect(fetchRowsSql(single, [['1']]).text).toContain('ARRAY[t."id"::text, t."v"::text]::text[] AS v')
+    expect(fetchRowsSql(single, [['1']], 'ts').text).toContain('(extract(epoch FROM t."ts") * 1000000)::int8::text AS ts')
+    const u = updateRowsSql(composite, [{key: ['1', 'a'], values: ['1', 'a', null]}])!
+    expect(u.text).toContain('UPDATE "public"."lines" AS t SET ("q") = ROW(u.c0::integer)')
+    expect(u.text).toContain('WHERE (t."o", t."l") = (u.k0::integer, u.k1::text)')
+    expect(u.values).toEqual([['1'], ['a'], [null]])
+    expect(updateRowsSql({...single, columns: [{name: 'id', type: 'bigint'}]}, [{key: ['1'], values: ['1']}])).toBeNull()
+    const a = auditInsertSql(composite, [{key: ['1', 'a'], category: 'conflict', resolution: 'kept_a', a: '{}', b: '{}'}], 'm', 'strategy:x')
+    expect(a.text).toContain('jsonb_build_object($3::text, u.k0::integer, $4::text, u.k1::text)')
+  })
+})
