@@ -31,7 +31,7 @@ export class JobStop extends CancelledError {
 
 export type ExecOutcome =
   | {kind: 'complete'; result: unknown}
-  | {kind: 'failed'; error: string}
+  | {kind: 'failed'; error: string; cause?: unknown}
   | {kind: 'cancelled'; error: string}
   | {kind: 'retry'; error: string; status: 'pending' | 'failed'; delaySeconds: number}
   | {kind: 'released'}
@@ -180,6 +180,6 @@ export class JobExecution {
       return status ? {kind: 'retry', error, status, delaySeconds} : {kind: 'lost'}
     }
     const fin = await publisher.close('failed', error)
-    return (await finish(env.queue, lease, {status: 'failed', error, progress: fin.encoded})) ? {kind: 'failed', error} : {kind: 'lost'}
+    return (await finish(env.queue, lease, {status: 'failed', error, progress: fin.encoded})) ? {kind: 'failed', error, cause: failure} : {kind: 'lost'}
   }
 }

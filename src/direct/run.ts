@@ -278,6 +278,12 @@ async function runDirect<S extends z.ZodType, R>(
       if (timedOut) throw new TimeoutError(`job ${id} (${o.kind.name}) timed out after ${timeoutSec}s and was cancelled`)
       throw new CancelledError(`job ${id} (${o.kind.name}) was cancelled`)
     }
+    // A direct run knows the handler's own error: a usage, schema or state error keeps its exit
+    // code (2, 3, …) instead of becoming a generic job failure (1).
+    if (final.status === 'failed' && outcome.kind === 'failed' && outcome.cause instanceof SteepError && outcome.cause.exitCode !== 1) {
+      outcome.cause.message = `job ${id} (${o.kind.name}) failed: ${outcome.cause.message}`
+      throw outcome.cause
+    }
     throwForStatus(final)
     return final
   } finally {

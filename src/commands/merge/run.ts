@@ -1,4 +1,8 @@
+import {randomUUID} from 'node:crypto'
 import {Flags} from '@oclif/core'
+import {type JobDocument, jobFlags, runJobCommand} from '../../direct/run.js'
+import {toConnRef} from '../../lib/connection/ref.js'
+import {mergeRun} from '../../lib/merge/job.js'
 import {BaseCommand} from '../../lib/base-command.js'
 import {lineProgress} from '../../lib/merge/progress.js'
 import {renderMerge} from '../../lib/merge/render.js'
@@ -30,25 +34,33 @@ Every decision, copies included, is recorded in steep_repl.merge_audit_log on no
     'timestamp-column': Flags.string({summary: 'last-modified: the timestamp column to compare (default: updated_at, modified_at or last_modified).', helpValue: 'COL'}),
     'batch-rows': Flags.integer({summary: 'Rows per COPY, UPDATE and audit batch (default 1000).', min: 1, helpGroup: 'TUNING'}),
     ...tuningFlags,
+    ...jobFlags,
   }
 
-  async run(): Promise<MergeResult> {
+  async run(): Promise<MergeResult | (MergeResult & {jobId: string}) | JobDocument> {
     const tables = parseTableList(this.flags.tables)
     const strategy = parseStrategy(this.flags.strategy)
     const nodeA = await this.connection(this.flags['node-a'], '--node-a')
     const nodeB = await this.connection(this.flags['node-b'], '--node-b')
-    const result = await runMerge({
-      nodeA,
-      nodeB,
-      tables,
-      strategy,
-      dryRun: this.flags['dry-run'],
-      timestampColumn: this.flags['timestamp-column'],
-      batchRows: this.flags['batch-rows'],
-      ...tuningFrom(this.flags),
-      progress: this.jsonEnabled() ? undefined : lineProgress((l) => this.note(l)),
-    })
+    const common = {tables, strategy, timestampColumn: this.flags['timestamp-column'], batchRows: this.flags['batch-rows'], ...tuningFrom(this.flags)}
+    if (this.flags['dry-run']) {
+      // A dry run changes nothing on either node, not even a queue row: it runs here, unqueued.
+      const result = await runMerge({nodeA, nodeB, ...common, dryRun: true, progress: this.jsonEnabled() ? undefined : lineProgress((l) => this.note(l))})
+      if (!this.jsonEnabled()) this.log(renderMerge(result))
+      return result
+    }
+    // The real run is a job on node A (--direct, a worker, or --no-wait), node B by reference.
+    const ref = toConnRef(this.flags['node-b'], nodeB)
+    const job = await runJobCommand(
+      {jsonEnabled: () => this.jsonEnabled(), configPath: this.flags.config},
+      {kind: mergeRun, db: nodeA, flags: this.flags, localConnections: new Map([[ref, nodeB]]), params: {nodeB: ref, dryRun: false, mergeId: randomUUID(), ...common}},
+    )
+    if (job.status === 'pending') {
+      if (!this.jsonEnabled()) this.log(job.id)
+      return job
+    }
+    const result = job.result as MergeResult
     if (!this.jsonEnabled()) this.log(renderMerge(result))
-    return result
+    return {...result, jobId: job.id}
   }
 }

@@ -53,3 +53,41 @@ CREATE INDEX merge_audit_log_merge_id_idx ON steep_repl.merge_audit_log (merge_i
 CREATE INDEX merge_audit_log_table_idx ON steep_repl.merge_audit_log (table_schema, table_name);
 CREATE INDEX merge_audit_log_resolved_at_idx ON steep_repl.merge_audit_log (resolved_at);
 CREATE INDEX merge_audit_log_category_idx ON steep_repl.merge_audit_log (category);
+
+-- The plan's SQL API: queue a merge of this database (node A) with a peer for a worker, and get the
+-- merge id back. The peer is a registered node id (resolved as node:<id> by the worker, with its own
+-- credentials) or a connection name from the worker's config file: never a password.
+CREATE FUNCTION steep_repl.start_merge(p_peer text, p_tables text[], p_strategy text DEFAULT 'prefer-node-a', p_dry_run boolean DEFAULT false)
+    RETURNS uuid
+    -- No SET search_path: table names are resolved the way the caller wrote them (regclass, with the
+    -- caller's search_path); pg_catalog is searched first anyway, and the function is not SECURITY
+    -- DEFINER, so it runs with the caller's own rights.
+    LANGUAGE plpgsql VOLATILE
+    AS $$
+DECLARE
+    v_id     uuid := gen_random_uuid();
+    v_ref    text;
+    v_tables jsonb;
+BEGIN
+    IF p_peer IS NULL OR p_peer = '' THEN
+        RAISE EXCEPTION 'peer must be a registered node id or a connection name' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_strategy IS NULL OR p_strategy NOT IN ('prefer-node-a', 'prefer-node-b', 'last-modified', 'manual') THEN
+        RAISE EXCEPTION 'unknown strategy %: use prefer-node-a, prefer-node-b, last-modified or manual', coalesce(p_strategy, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_tables IS NULL OR cardinality(p_tables) = 0 THEN
+        RAISE EXCEPTION 'give at least one table' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Each name is resolved here (it must exist on this node), quoted or not, as regclass reads it.
+    SELECT jsonb_agg(jsonb_build_object('schema', n.nspname, 'name', c.relname) ORDER BY o)
+      INTO v_tables
+      FROM unnest(p_tables) WITH ORDINALITY AS t(spec, o)
+      JOIN pg_class c ON c.oid = t.spec::regclass
+      JOIN pg_namespace n ON n.oid = c.relnamespace;
+    v_ref := CASE WHEN EXISTS (SELECT 1 FROM steep_repl.nodes WHERE node_id = p_peer) THEN 'node:' || p_peer ELSE p_peer END;
+    PERFORM steep_repl.enqueue('merge_run', jsonb_build_object('nodeB', v_ref, 'tables', v_tables, 'strategy', p_strategy,
+                                                              'dryRun', coalesce(p_dry_run, false), 'mergeId', v_id));
+    RETURN v_id;
+END
+$$;
