@@ -48,14 +48,22 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.args = args as BaseArgs<T>
   }
 
+  /** The config file (--config, $STEEP_REPL_CONFIG or the XDG default), read once when asked for. */
+  protected async configFile(): Promise<LoadedConfig> {
+    if (!this.loadedConfig) {
+      const {loadConfig} = await import('./connection/config-file.js')
+      this.loadedConfig = loadConfig(this.flags.config)
+    }
+    return this.loadedConfig
+  }
+
   /** Resolves a connection flag value (or the environment when absent). */
   protected async connection(value: string | undefined, flag = '--db'): Promise<ConnParams> {
     const isName = value !== undefined && !looksLikeUrl(value) && !looksLikeKeyValue(value)
     if (!isName) return resolveConnection({db: value, flag})
     // The config file (yaml + zod) is loaded only when a connection name is used: startup stays lean.
-    const {loadConfig, namedConnectionInfo} = await import('./connection/config-file.js')
-    this.loadedConfig ??= loadConfig(this.flags.config)
-    return resolveConnection({db: value, flag, config: this.loadedConfig, named: namedConnectionInfo})
+    const {namedConnectionInfo} = await import('./connection/config-file.js')
+    return resolveConnection({db: value, flag, config: await this.configFile(), named: namedConnectionInfo})
   }
 
   /** A line of human information on stderr (also shown with --json; never on stdout). */

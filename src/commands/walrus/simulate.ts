@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../lib/base-command.js'
 import {parseDuration} from '../../lib/duration.js'
 import {UsageError} from '../../lib/errors.js'
-import {ruleFlags, settingsFromFlags} from '../../lib/walrus/flags.js'
+import {ruleFlags, settingsFor} from '../../lib/walrus/flags.js'
 import {decisionJson} from '../../lib/walrus/render.js'
 import {describeDecision} from '../../lib/walrus/rule.js'
 import {parseSamples} from '../../lib/walrus/samples.js'
@@ -28,7 +28,7 @@ export default class WalrusSimulate extends BaseCommand<typeof WalrusSimulate> {
 
   async run(): Promise<{decisions: Array<Record<string, unknown>>; finalMb: number; changes: number}> {
     const f = this.flags
-    const settings = settingsFromFlags(f)
+    const settings = settingsFor(f, (await this.configFile()).config.walrus, this.argv)
     const intervalMs = f.interval === undefined ? undefined : parseDuration(f.interval, '--interval')
     let text: string
     try {

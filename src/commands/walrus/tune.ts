@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand, dbFlag} from '../../lib/base-command.js'
 import {withClient} from '../../lib/connection/connect.js'
 import {parseDuration} from '../../lib/duration.js'
-import {ruleFlags, settingsFromFlags} from '../../lib/walrus/flags.js'
+import {ruleFlags, settingsFor} from '../../lib/walrus/flags.js'
 import {runTune, type TuneResult} from '../../lib/walrus/tune.js'
 
 export default class WalrusTune extends BaseCommand<typeof WalrusTune> {
@@ -26,7 +26,7 @@ Without --apply nothing changes. With --apply the recommendation is written with
 
   async run(): Promise<TuneResult> {
     const f = this.flags
-    const settings = settingsFromFlags(f)
+    const settings = settingsFor(f, (await this.configFile()).config.walrus, this.argv)
     const sampleMs = f.sample === undefined ? 0 : parseDuration(f.sample, '--sample')
     const conn = await this.connection(f.db)
     if (sampleMs > 0) this.note(`measuring the WAL rate for ${f.sample}...`)

@@ -4,7 +4,7 @@ import {BaseCommand, dbFlag} from '../../lib/base-command.js'
 import {parseDuration} from '../../lib/duration.js'
 import {UsageError} from '../../lib/errors.js'
 import {redact} from '../../lib/redact.js'
-import {ruleFlags, settingsFromFlags} from '../../lib/walrus/flags.js'
+import {ruleFlags, settingsFor} from '../../lib/walrus/flags.js'
 import type {WalrusMetrics} from '../../lib/walrus/metrics.js'
 import {eventJson, eventText} from '../../lib/walrus/render.js'
 import {Watcher, type WatchSummary} from '../../lib/walrus/watcher.js'
@@ -36,7 +36,7 @@ Each cycle prints one line on stderr (a JSON object per line with --json); each 
 
   async run(): Promise<WatchSummary & {metricsPort?: number}> {
     const f = this.flags
-    const settings = settingsFromFlags(f)
+    const settings = settingsFor(f, (await this.configFile()).config.walrus, this.argv)
     const intervalMs = f.interval === undefined ? undefined : parseDuration(f.interval, '--interval')
     if (intervalMs !== undefined && intervalMs < 100) throw new UsageError(`--interval: ${f.interval} is too short (at least 100ms)`)
     const retentionSec = parseDuration(f.retention, '--retention') / 1000

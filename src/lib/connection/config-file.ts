@@ -43,8 +43,23 @@ const connectionSchema = z
   .strict()
   .refine((c) => !(c.url && c.conninfo), {message: 'give either url or conninfo, not both'})
 
+/** walrus rule settings (flags and STEEP_REPL_WALRUS_* variables win over these). */
+const walrusSchema = z
+  .object({
+    threshold: z.number().int().min(1).optional(),
+    max: z.union([z.string(), z.number()]).optional(),
+    min: z.union([z.string(), z.number()]).optional(),
+    shrink: z.boolean().optional(),
+    shrink_factor: z.number().gt(0).lt(1).optional(),
+    shrink_intervals: z.number().int().min(1).optional(),
+    cooldown: z.union([z.string(), z.number()]).optional(),
+    max_changes_per_hour: z.number().int().min(0).optional(),
+  })
+  .strict()
+
 export const configSchema = z
   .object({
+    walrus: walrusSchema.optional(),
     connections: z
       .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'connection names use letters, digits, _ . -'), connectionSchema)
       .default({}),

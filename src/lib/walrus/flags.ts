@@ -67,6 +67,44 @@ export interface RuleFlagValues {
   'dry-run'?: boolean
 }
 
+/** The `walrus:` section of the config file, as it may be written there. */
+export interface WalrusConfig {
+  threshold?: number
+  max?: string | number
+  min?: string | number
+  shrink?: boolean
+  shrink_factor?: number
+  shrink_intervals?: number
+  cooldown?: string | number
+  max_changes_per_hour?: number
+}
+
+/**
+ * Fills the flags the user did not give (on the command line or in STEEP_REPL_WALRUS_*) from the
+ * config file's walrus section. `shrinkGiven`: whether --shrink/--no-shrink was on the command line
+ * (the flag always has a value).
+ */
+export function withConfig(f: RuleFlagValues, c: WalrusConfig | undefined, shrinkGiven: boolean): RuleFlagValues {
+  if (!c) return f
+  const str = (v: string | number | undefined) => (v === undefined ? undefined : String(v))
+  return {
+    ...f,
+    threshold: f.threshold ?? c.threshold,
+    max: f.max ?? str(c.max),
+    min: f.min ?? str(c.min),
+    shrink: shrinkGiven || c.shrink === undefined ? f.shrink : c.shrink,
+    'shrink-factor': f['shrink-factor'] ?? str(c.shrink_factor),
+    'shrink-intervals': f['shrink-intervals'] ?? c.shrink_intervals,
+    cooldown: f.cooldown ?? (typeof c.cooldown === 'number' ? `${c.cooldown}s` : c.cooldown),
+    'max-changes-per-hour': f['max-changes-per-hour'] ?? c.max_changes_per_hour,
+  }
+}
+
+/** The settings a walrus command runs with: flags, then STEEP_REPL_WALRUS_*, then the config file. */
+export function settingsFor(f: RuleFlagValues, c: WalrusConfig | undefined, argv: string[]): RuleSettings {
+  return settingsFromFlags(withConfig(f, c, argv.some((a) => a === '--shrink' || a === '--no-shrink')))
+}
+
 /** The validated rule settings from the flags (UsageError, exit 2, on bad input). */
 export function settingsFromFlags(f: RuleFlagValues): RuleSettings {
   let shrinkFactor: number | undefined
