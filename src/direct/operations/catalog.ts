@@ -7,6 +7,7 @@ export const OPERATION_MODULES: Record<string, () => Promise<unknown>> = {
   noop: () => import('./noop.js'),
   snapshot_generate: () => import('../../lib/snapshot/jobs.js'),
   snapshot_apply: () => import('../../lib/snapshot/jobs.js'),
+  node_init: () => import('../../lib/node/jobs.js'),
 }
 
 export const knownOperations = (): string[] => Object.keys(OPERATION_MODULES).sort()

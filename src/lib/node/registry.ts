@@ -169,7 +169,7 @@ export async function removeNode(c: pg.Client, id: string, force: boolean): Prom
   await requireNode(c, id)
   const dependents = (await c.query<{node_id: string}>(`SELECT node_id FROM steep_repl.nodes WHERE init_source_node = $1 AND node_id <> $1 ORDER BY node_id`, [id])).rows.map((r) => r.node_id)
   const subs = (
-    await c.query<{subname: string}>(`SELECT subname FROM pg_subscription WHERE subname LIKE $1 ESCAPE '\\' ORDER BY subname`, [
+    await c.query<{subname: string}>(`SELECT subname FROM pg_subscription WHERE subname LIKE $1 ESCAPE '\\' AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY subname`, [
       `steep\\_sub\\_%\\_from\\_${sanitizeName(id).replace(/_/g, '\\_')}`,
     ])
   ).rows.map((r) => r.subname)
