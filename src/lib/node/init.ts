@@ -97,7 +97,7 @@ export async function checkSource(c: pg.Client): Promise<SourceFacts> {
 
 const key = (t: {schema: string; name: string}) => `${t.schema}.${t.name}`
 
-async function existingOnTarget(c: pg.Client, tables: Array<{schema: string; name: string}>): Promise<Set<string>> {
+export async function existingOnTarget(c: pg.Client, tables: Array<{schema: string; name: string}>): Promise<Set<string>> {
   if (!tables.length) return new Set()
   const r = await c.query<{s: string; n: string}>(
     `SELECT n.nspname AS s, c.relname AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -108,7 +108,7 @@ async function existingOnTarget(c: pg.Client, tables: Array<{schema: string; nam
 }
 
 /** Upserts init_progress (the upstream table) with what `node progress` shows. */
-async function writeProgress(c: pg.Client, nodeId: string, v: Record<string, unknown>): Promise<void> {
+export async function writeProgress(c: pg.Client, nodeId: string, v: Record<string, unknown>): Promise<void> {
   const cols = Object.keys(v)
   const sets = cols.map((k, i) => `${pg.escapeIdentifier(k)} = $${i + 2}`).join(', ')
   await c.query(`UPDATE steep_repl.init_progress SET ${sets}, updated_at = now() WHERE node_id = $1`, [nodeId, ...cols.map((k) => v[k])])
@@ -235,7 +235,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
          current_table_percent = 0, rows_copied = 0, bytes_copied = 0, throughput_rows_sec = 0, started_at = now(), eta_seconds = NULL,
          updated_at = now(), parallel_workers = EXCLUDED.parallel_workers, error_message = NULL, source_node_id = EXCLUDED.source_node_id,
          slot_name = EXCLUDED.slot_name, publication_name = EXCLUDED.publication_name, subscription_name = EXCLUDED.subscription_name,
-         lsn = NULL, lag_bytes = NULL, job_id = EXCLUDED.job_id`,
+         lsn = NULL, lag_bytes = NULL, job_id = EXCLUDED.job_id, created_tables = NULL`,
       [o.nodeId, o.parallel, o.fromNodeId, names.slot, names.publication, names.subscription, o.jobId ?? null],
     )
 
@@ -292,6 +292,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     }
     await control.query('COMMIT')
     createdTables.push(...toCreate)
+    await writeProgress(control, o.nodeId, {created_tables: JSON.stringify(toCreate.map((t) => ({schema: t.schema, name: t.name})))})
     await control.query('RESET ALL')
 
     // Data: straight from the source's COPY into the target's COPY.
@@ -396,7 +397,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     await setInitState(control, o.nodeId, 'synchronized', {completed: true})
     const seconds = (Date.now() - started) / 1000
     await control.query(`UPDATE steep_repl.nodes SET last_sync_throughput_bytes_sec = $2, last_sync_at = now() WHERE node_id = $1`, [o.nodeId, bytes / Math.max(0.001, seconds)])
-    await writeProgress(control, o.nodeId, {phase: 'complete', overall_percent: 100, lag_bytes: lagBytes, eta_seconds: 0})
+    await writeProgress(control, o.nodeId, {phase: 'complete', overall_percent: 100, lag_bytes: lagBytes, eta_seconds: 0, created_tables: null})
     rep?.phase('done')
     return {
       nodeId: o.nodeId,

@@ -59,6 +59,8 @@ CREATE TABLE steep_repl.init_progress (
     lsn                   text,
     lag_bytes             bigint,
     job_id                text,
+    -- Tables the init created on the target (dropped again by a cancel or failure).
+    created_tables        jsonb,
     CONSTRAINT progress_tables_check CHECK (tables_completed <= tables_total)
 );
 
