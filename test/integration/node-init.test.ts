@@ -57,7 +57,7 @@ describe('node init', () => {
     }
   })
   afterAll(async () => {
-    for (const d of [dst, dst2]) {
+    for (const d of [src, dst, dst2]) {
       await sql(d, `SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).then(async (subs) => {
         for (const s of subs) {
           await sql(d, `ALTER SUBSCRIPTION "${s.subname}" DISABLE`)
@@ -66,7 +66,7 @@ describe('node init', () => {
         }
       })
     }
-    await sql(src, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active`)
+    for (const d of [src, dst]) await sql(d, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active`)
     for (const d of [src, dst, dst2]) await dropDatabase(d)
   })
 
@@ -185,5 +185,33 @@ describe('node init', () => {
     expect(r.stderr).toMatch(/schema mismatch/)
     expect(await sql(src, `SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'steep_sub_dst_from_src3'`)).toEqual([])
     expect((await sql(dst2, `SELECT init_state FROM steep_repl.nodes WHERE node_id = 'dst'`))[0].init_state).toBe('failed')
+  })
+
+  it('node link makes the pair bidirectional: a row written on each side arrives on the other once, and nothing loops', async () => {
+    const major = Number((await sql(src, `SELECT current_setting('server_version_num')::int / 10000 AS m`))[0].m)
+    const r = await runCli(['node', 'link', 'dst', 'src', '-d', dst, '--source', src, '--json'])
+    if (major < 16) {
+      expect(r.code).toBe(1)
+      expect(r.stderr).toMatch(/older than 16/)
+      return
+    }
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.json()).toMatchObject({subscription: 'steep_sub_src_from_dst', publication: 'steep_pub_dst_to_src', tables: 3})
+    // nokey_log has no key: a change that looped would arrive twice.
+    await sql(dst, `INSERT INTO nokey_log (msg) VALUES ('from-dst')`)
+    await sql(src, `INSERT INTO nokey_log (msg) VALUES ('from-src')`)
+    const count = async (u: string) => (await sql(u, `SELECT msg, count(*)::int AS n FROM nokey_log WHERE msg LIKE 'from-%' GROUP BY msg ORDER BY msg`))
+    const want = [{msg: 'from-dst', n: 1}, {msg: 'from-src', n: 1}]
+    for (let i = 0; i < 100; i++) {
+      if (JSON.stringify(await count(src)) === JSON.stringify(want) && JSON.stringify(await count(dst)) === JSON.stringify(want)) break
+      await new Promise((res) => setTimeout(res, 100))
+    }
+    await new Promise((res) => setTimeout(res, 1000))
+    expect(await count(src)).toEqual(want)
+    expect(await count(dst)).toEqual(want)
+    // Linking twice is refused.
+    const again = await runCli(['node', 'link', 'dst', 'src', '-d', dst, '--source', src])
+    expect(again.code).toBe(1)
+    expect(again.stderr).toMatch(/already linked/)
   })
 })
