@@ -20,6 +20,14 @@ const FIXTURE = `
   CREATE TABLE nokey_log (at timestamptz DEFAULT now(), msg text);
   ALTER TABLE nokey_log REPLICA IDENTITY FULL;
   INSERT INTO nokey_log (msg) SELECT 'm' || i FROM generate_series(1, 1000) i;
+  CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+  CREATE TYPE pair AS (a int, b text);
+  CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+  -- Binary COPY for built-in types, enums, domains and arrays; text for the composite (a user type).
+  CREATE TABLE typed (id int PRIMARY KEY, m mood, n posint, arr numeric[], ts timestamptz, j jsonb);
+  INSERT INTO typed SELECT i, (ARRAY['sad','ok','happy'])[1 + i % 3]::mood, i, ARRAY[i / 3.0, NULL], '2020-01-01'::timestamptz + i * interval '1 min', jsonb_build_object('i', i) FROM generate_series(1, 500) i;
+  CREATE TABLE composite (id int PRIMARY KEY, p pair);
+  INSERT INTO composite SELECT i, ROW(i, 'x' || i)::pair FROM generate_series(1, 300) i;
 `
 
 async function checksums(url: string): Promise<Record<string, string>> {
@@ -27,7 +35,9 @@ async function checksums(url: string): Promise<Record<string, string>> {
     url,
     `SELECT 'items' AS t, count(*) || ':' || md5(coalesce(string_agg(i::text, ',' ORDER BY id), '')) AS c FROM items i
      UNION ALL SELECT 'order', count(*) || ':' || md5(coalesce(string_agg(o::text, ',' ORDER BY id), '')) FROM "Sales"."Order" o
-     UNION ALL SELECT 'log', count(*) || ':' || md5(coalesce(string_agg(l.msg, ',' ORDER BY l.msg), '')) FROM nokey_log l`,
+     UNION ALL SELECT 'log', count(*) || ':' || md5(coalesce(string_agg(l.msg, ',' ORDER BY l.msg), '')) FROM nokey_log l
+     UNION ALL SELECT 'typed', count(*) || ':' || md5(coalesce(string_agg(t::text, ',' ORDER BY id), '')) FROM typed t
+     UNION ALL SELECT 'composite', count(*) || ':' || md5(coalesce(string_agg(c::text, ',' ORDER BY id), '')) FROM composite c`,
   )
   return Object.fromEntries(rows.map((r) => [r.t, r.c]))
 }
@@ -102,7 +112,7 @@ describe('node init', () => {
     stop = true
     await writer
     expect(writes).toBeGreaterThan(10)
-    expect(r).toMatchObject({state: 'synchronized', subscription: 'steep_sub_dst_from_src', tables: 3, createdTables: 3})
+    expect(r).toMatchObject({state: 'synchronized', subscription: 'steep_sub_dst_from_src', tables: 5, createdTables: 5})
     expect(r.parts).toBeGreaterThan(3)
     expect(states).toEqual(['prepare', 'schema', 'data', 'sequences', 'post-data', 'analyze', 'catch-up', 'done'])
     await waitSynced(src, r.slot)
@@ -110,7 +120,7 @@ describe('node init', () => {
     const node = await sql(dst, `SELECT init_state, init_source_node, init_completed_at IS NOT NULL AS done FROM steep_repl.nodes WHERE node_id = 'dst'`)
     expect(node[0]).toEqual({init_state: 'synchronized', init_source_node: 'src', done: true})
     const prog = await sql(dst, `SELECT phase, overall_percent, tables_completed, tables_total, rows_copied > 0 AS rows FROM steep_repl.init_progress WHERE node_id = 'dst'`)
-    expect(prog[0]).toEqual({phase: 'complete', overall_percent: 100, tables_completed: 3, tables_total: 3, rows: true})
+    expect(prog[0]).toEqual({phase: 'complete', overall_percent: 100, tables_completed: 5, tables_total: 5, rows: true})
     // Indexes and constraints came with post-data; the source registered itself in the target's registry.
     expect((await sql(dst, `SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = 'items'`))[0].n).toBe(2)
     expect((await sql(dst, `SELECT count(*)::int AS n FROM pg_constraint WHERE conname LIKE 'Order%' AND contype = 'f'`))[0].n).toBe(1)
@@ -158,7 +168,7 @@ describe('node init', () => {
     expect(await sql(src, `SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'steep_sub_dst_from_src2'`)).toEqual([])
     expect(await sql(src, `SELECT pubname FROM pg_publication WHERE pubname = 'steep_pub_src2_to_dst'`)).toEqual([])
     expect(await sql(dst2, `SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`)).toEqual([])
-    expect(await sql(dst2, `SELECT relname FROM pg_class WHERE relname IN ('items', 'Order', 'nokey_log')`)).toEqual([])
+    expect(await sql(dst2, `SELECT relname FROM pg_class WHERE relname IN ('items', 'Order', 'nokey_log', 'typed', 'composite')`)).toEqual([])
     const node = await sql(dst2, `SELECT n.init_state, p.phase, p.error_message FROM steep_repl.nodes n JOIN steep_repl.init_progress p USING (node_id) WHERE node_id = 'dst'`)
     expect(node[0]).toMatchObject({init_state: 'failed', phase: 'failed'})
     expect(node[0].error_message).toMatch(/cancel/i)
@@ -196,7 +206,7 @@ describe('node init', () => {
       return
     }
     expect(r.code, r.stderr).toBe(0)
-    expect(r.json()).toMatchObject({subscription: 'steep_sub_src_from_dst', publication: 'steep_pub_dst_to_src', tables: 3})
+    expect(r.json()).toMatchObject({subscription: 'steep_sub_src_from_dst', publication: 'steep_pub_dst_to_src', tables: 5})
     // nokey_log has no key: a change that looped would arrive twice.
     await sql(dst, `INSERT INTO nokey_log (msg) VALUES ('from-dst')`)
     await sql(src, `INSERT INTO nokey_log (msg) VALUES ('from-src')`)

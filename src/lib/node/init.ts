@@ -67,6 +67,8 @@ export interface InitResult {
   sequences: number
   lagBytes: number
   seconds: number
+  /** Wall-clock seconds per phase. */
+  phaseSeconds: Record<string, number>
 }
 
 const DUPLICATE_CODES = new Set(['42P06', '42710', '42723', '42P07'])
@@ -102,6 +104,31 @@ export async function existingOnTarget(c: pg.Client, tables: Array<{schema: stri
   const r = await c.query<{s: string; n: string}>(
     `SELECT n.nspname AS s, c.relname AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p') AND (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    [tables.map((t) => t.schema), tables.map((t) => t.name)],
+  )
+  return new Set(r.rows.map((x) => `${x.s}.${x.n}`))
+}
+
+/**
+ * Tables whose rows can move in COPY's binary format: both servers of the same major version, and
+ * every column of a built-in type (or an array, domain or enum over them), all of which have
+ * binary send/receive functions. The others use the text format.
+ */
+async function binaryEligible(source: pg.Client, target: pg.Client, tables: DataTable[]): Promise<Set<string>> {
+  const major = async (c: pg.Client) => Math.floor((await c.query<{n: number}>(`SELECT current_setting('server_version_num')::int AS n`)).rows[0]!.n / 10000)
+  if (!tables.length || (await major(source)) !== (await major(target))) return new Set()
+  const r = await source.query<{s: string; n: string}>(
+    `WITH t AS (SELECT * FROM unnest($1::text[], $2::text[]) AS x(s, n)),
+          cols AS (
+            SELECT t.s, t.n, a.atttypid AS typ FROM t
+              JOIN pg_namespace ns ON ns.nspname = t.s JOIN pg_class c ON c.relnamespace = ns.oid AND c.relname = t.n
+              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''),
+          resolved AS (
+            SELECT cols.s, cols.n, coalesce(nullif(el.typbasetype, 0), nullif(el.oid, 0), nullif(ty.typbasetype, 0), ty.oid) AS typ
+              FROM cols JOIN pg_type ty ON ty.oid = cols.typ LEFT JOIN pg_type el ON el.oid = nullif(ty.typelem, 0) AND ty.typcategory = 'A')
+     SELECT s, n FROM resolved r JOIN pg_type ty ON ty.oid = r.typ
+      GROUP BY s, n
+     HAVING bool_and((ty.typnamespace = 'pg_catalog'::regnamespace OR ty.typtype = 'e') AND ty.typsend <> 0 AND ty.typreceive <> 0)`,
     [tables.map((t) => t.schema), tables.map((t) => t.name)],
   )
   return new Set(r.rows.map((x) => `${x.s}.${x.n}`))
@@ -205,7 +232,18 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
   const started = Date.now()
   const maxLag = o.maxLagBytes ?? DEFAULT_MAX_LAG_BYTES
   const names = initNames(o.nodeId, o.fromNodeId)
-  const rep = o.reporter
+  const phaseSeconds: Record<string, number> = {}
+  let phaseName = ''
+  let phaseStart = Date.now()
+  const rep: Reporter = {
+    phase(name, detail, totals) {
+      if (phaseName) phaseSeconds[phaseName] = Math.round((Date.now() - phaseStart) / 100) / 10
+      phaseName = name
+      phaseStart = Date.now()
+      o.reporter?.phase(name, detail, totals)
+    },
+    part: (e) => o.reporter?.part(e),
+  }
   const log = o.log ?? (() => {})
 
   const control = await openClient(o.target, {applicationName: 'steep-repl node init'})
@@ -220,7 +258,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
   const createdTables: DataTable[] = []
   let stateTouched = false
   try {
-    rep?.phase('prepare')
+    rep.phase('prepare')
     await install(control)
     const {candidates, existing} = await preflightInit(control, src, o, log)
     o.signal?.throwIfAborted?.()
@@ -262,10 +300,11 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     const main = readers[0]!
 
     // Schema inside the snapshot.
-    rep?.phase('schema')
+    rep.phase('schema')
     const tables = selectTables(await listDataTables(main), o.selection)
     for (const t of tables) if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(main, t)
     const ddl = selectStatements(await extractSchemaDdl(main, {schemas: o.selection.schemas, lockTables: true}), o.selection)
+    const binaryTables = await binaryEligible(main, control, tables)
     const toCreate = tables.filter((t) => !existing.has(key(t)))
     const createSet = new Set(toCreate.map(key))
     // Statements of tables that exist on the target are skipped; objects that are not tables
@@ -298,7 +337,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     // Data: straight from the source's COPY into the target's COPY.
     const parts = planParts(tables, {splitLargerThan: o.splitLargerThan})
     const estTotal = parts.reduce((s, p) => s + p.estBytes, 0)
-    rep?.phase('data', `${tables.length} tables in ${parts.length} parts`, {bytes: Math.round(estTotal), rows: Math.round(tables.reduce((s, t) => s + t.rows, 0)), items: parts.length})
+    rep.phase('data', `${tables.length} tables in ${parts.length} parts`, {bytes: Math.round(estTotal), rows: Math.round(tables.reduce((s, t) => s + t.rows, 0)), items: parts.length})
     for (let i = 0; i < Math.min(o.parallel, parts.length); i++) {
       const c = await openClient(o.target, {applicationName: 'steep-repl node init'})
       c.on('error', () => {})
@@ -333,25 +372,34 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
         const c = loaders[slotIdx]!
         const id = `${key(p.table)}#${p.index}`
         const label = `${p.table.schema}.${p.table.name}${p.count > 1 ? ` [${p.index + 1}/${p.count}]` : ''}`
-        rep?.part({id, label, state: 'start', bytes: 0, rows: 0, estBytes: p.estBytes})
+        rep.part({id, label, state: 'start', bytes: 0, rows: 0, estBytes: p.estBytes})
         let prevBytes = 0
         let prevRows = 0
         await c.query('BEGIN')
         try {
           const whole = p.count === 1
           if (whole) await c.query(`TRUNCATE ONLY ${qualified(p.table)}`)
-          const r = await copyPartDirect(readers[slotIdx]!, c, p.table, p.range, whole, (b, n) => {
-            bytes += b - prevBytes
-            rows += n - prevRows
-            prevBytes = b
-            prevRows = n
-            rep?.part({id, label, state: 'progress', bytes: b, rows: n, estBytes: p.estBytes})
-            void progressWrite(label)
-          }, o.signal)
+          const r = await copyPartDirect(
+            readers[slotIdx]!,
+            c,
+            p.table,
+            p.range,
+            whole,
+            (b, n) => {
+              bytes += b - prevBytes
+              rows += n - prevRows
+              prevBytes = b
+              prevRows = n
+              rep.part({id, label, state: 'progress', bytes: b, rows: n, estBytes: p.estBytes})
+              void progressWrite(label)
+            },
+            o.signal,
+            {binary: binaryTables.has(key(p.table)), hash: false},
+          )
           bytes += r.rawBytes - prevBytes
           rows += r.rows - prevRows
           await c.query('COMMIT')
-          rep?.part({id, label, state: 'done', bytes: r.rawBytes, rows: r.rows, estBytes: p.estBytes})
+          rep.part({id, label, state: 'done', bytes: r.rawBytes, rows: r.rows, estBytes: p.estBytes})
           const left = partsLeft.get(p.table)! - 1
           partsLeft.set(p.table, left)
           if (left === 0) tablesDone++
@@ -365,7 +413,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     )
     await progressWrite(null, true)
 
-    rep?.phase('sequences')
+    rep.phase('sequences')
     const sequences = await readSequences(main, o.selection.schemas)
     // The snapshot is no longer needed: close the readers and the slot's connection (the slot stays).
     for (const c of readers.splice(0)) await c.end().catch(() => {})
@@ -379,14 +427,14 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
       settings: ddl.settings,
       statements: ddl.postData.filter(wanted).map((s) => ({id: s.id, kind: s.kind, wave: s.wave, schema: s.schema, name: s.name, table: s.table, sql: s.sql, dependsOn: s.dependsOn})),
     }
-    rep?.phase('post-data', `${post.statements.length} statements`, {items: post.statements.length})
+    rep.phase('post-data', `${post.statements.length} statements`, {items: post.statements.length})
     await runPostData(o.target, null, post, o.parallel, loaders, rep, o.signal)
 
-    rep?.phase('analyze')
-    for (const t of tables) await control.query(`ANALYZE ${qualified(t)}`)
+    rep.phase('analyze')
+    await runPool(tables, loaders.length || 1, async (t, i) => void (await (loaders[i] ?? control).query(`ANALYZE ${qualified(t)}`)), o.signal)
 
     // Hand over to native logical replication at the slot's position.
-    rep?.phase('catch-up')
+    rep.phase('catch-up')
     await setInitState(control, o.nodeId, 'catching_up')
     await writeProgress(control, o.nodeId, {phase: 'catching_up', tables_completed: tables.length, current_table: null, overall_percent: 90})
     createdSubscription = await createSubscription(control, {name: names.subscription, source: o.source, publication: names.publication, slot: names.slot})
@@ -398,7 +446,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     const seconds = (Date.now() - started) / 1000
     await control.query(`UPDATE steep_repl.nodes SET last_sync_throughput_bytes_sec = $2, last_sync_at = now() WHERE node_id = $1`, [o.nodeId, bytes / Math.max(0.001, seconds)])
     await writeProgress(control, o.nodeId, {phase: 'complete', overall_percent: 100, lag_bytes: lagBytes, eta_seconds: 0, created_tables: null})
-    rep?.phase('done')
+    rep.phase('done')
     return {
       nodeId: o.nodeId,
       fromNodeId: o.fromNodeId,
@@ -415,6 +463,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
       sequences: sequences.length,
       lagBytes,
       seconds: Math.round(seconds * 10) / 10,
+      phaseSeconds,
     }
   } catch (err) {
     const reason = o.signal?.aborted ? `cancelled: ${redact((err as Error).message)}` : redact((err as Error).message)

@@ -20,6 +20,7 @@ export class Meter extends Transform {
   constructor(
     private readonly onChunk?: (bytes: number, rows: number) => void,
     private readonly countRows = true,
+    private readonly hashing = true,
   ) {
     super()
   }
@@ -31,7 +32,7 @@ export class Meter extends Transform {
       for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) n++
       this.rows += n
     }
-    this.hash.update(chunk)
+    if (this.hashing) this.hash.update(chunk)
     this.onChunk?.(this.bytes, this.rows)
     cb(null, chunk)
   }
