@@ -20,6 +20,7 @@ import {EmbeddedServer} from '../dist/lib/embedded/server.js'
 const SCALE = Number(process.env.SCALE ?? 10)
 const JOBS = Number(process.env.JOBS ?? 2)
 const WIDE_ROWS = Number(process.env.WIDE_ROWS ?? 100000)
+const ROUNDS = Number(process.env.ROUNDS ?? 3)
 const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const PGBIN = '/usr/lib/postgresql/15/bin'
 const tool = (name) => path.join(PGBIN, name)
@@ -61,25 +62,58 @@ async function main() {
     runCli(['install', '-d', url('t_ours')])
     runCli(['node', 'register', 'tgt', '--host', '127.0.0.1', '--port', String(server.port), '-d', url('t_ours')])
 
-    const ours = await timed(process.execPath, [BIN, 'node', 'init', 'tgt', '--from', 'src', '-d', url('t_ours'), '--source', url('src'), '--direct', '--parallel', String(JOBS), '--split-larger-than', '32MB', '--json'], env)
-    const phases = JSON.parse(lastStdout).result.phaseSeconds
-    const pgcopydb = await timed('pgcopydb', ['clone', '--source', url('src'), '--target', url('t_pgcopydb'), '--table-jobs', String(JOBS), '--index-jobs', String(JOBS), '--split-tables-larger-than', '32MB', '--dir', path.join(work, 'pgcopydb'), '--no-owner', '--no-acl'], env)
-    const dumpDir = path.join(work, 'dump')
-    const dump = await timed(tool('pg_dump'), ['-Fd', '-Z', '0', '-j', String(JOBS), '-f', dumpDir, url('src')], env)
-    const restore = await timed(tool('pg_restore'), ['-j', String(JOBS), '-d', url('t_dump'), dumpDir], env)
-
+    const times = {ours: [], pgcopydb: [], dump: []}
+    let phases = null
+    let counts = null
     const count = async (db) => (await server.query(`SELECT (SELECT count(*) FROM pgbench_accounts) + (SELECT count(*) FROM wide) AS n`, [], db)).rows[0].n
-    const counts = {src: await count('src'), ours: await count('t_ours'), pgcopydb: await count('t_pgcopydb'), dump: await count('t_dump')}
-    // The benchmark leaves nothing replicating: drop our subscription and slot.
+    const runs = {
+      ours: async () => {
+        const secs = await timed(process.execPath, [BIN, 'node', 'init', 'tgt', '--from', 'src', '-d', url('t_ours'), '--source', url('src'), '--direct', '--parallel', String(JOBS), '--split-larger-than', '32MB', '--json'], env)
+        phases = JSON.parse(lastStdout).result.phaseSeconds
+        return secs
+      },
+      pgcopydb: () => timed('pgcopydb', ['clone', '--source', url('src'), '--target', url('t_pgcopydb'), '--table-jobs', String(JOBS), '--index-jobs', String(JOBS), '--split-tables-larger-than', '32MB', '--dir', path.join(work, 'pgcopydb'), '--no-owner', '--no-acl'], env),
+      dump: async () => {
+        const dumpDir = path.join(work, 'dump')
+        rmSync(dumpDir, {recursive: true, force: true})
+        const a = await timed(tool('pg_dump'), ['-Fd', '-Z', '0', '-j', String(JOBS), '-f', dumpDir, url('src')], env)
+        return a + (await timed(tool('pg_restore'), ['-j', String(JOBS), '-d', url('t_dump'), dumpDir], env))
+      },
+    }
+    const order = ['ours', 'pgcopydb', 'dump']
+    for (let round = 0; round < ROUNDS; round++) {
+      // Fresh targets each round; the order rotates so load drift does not favour one tool.
+      if (round > 0) {
+        await server.query(`ALTER SUBSCRIPTION steep_sub_tgt_from_src DISABLE; ALTER SUBSCRIPTION steep_sub_tgt_from_src SET (slot_name = NONE); DROP SUBSCRIPTION steep_sub_tgt_from_src`, [], 't_ours')
+        await server.query(`SELECT pg_drop_replication_slot('steep_sub_tgt_from_src')`, [], 'src')
+        await server.query(`DROP PUBLICATION steep_pub_src_to_tgt`, [], 'src')
+        for (const db of ['t_ours', 't_pgcopydb', 't_dump']) {
+          await server.query(`DROP DATABASE ${db} WITH (FORCE)`)
+          await server.query(`CREATE DATABASE ${db}`)
+        }
+        rmSync(path.join(work, 'pgcopydb'), {recursive: true, force: true})
+        runCli(['install', '-d', url('t_ours')])
+        runCli(['node', 'register', 'tgt', '--host', '127.0.0.1', '--port', String(server.port), '-d', url('t_ours')])
+      }
+      for (let i = 0; i < order.length; i++) {
+        const k = order[(i + round) % order.length]
+        times[k].push(await runs[k]())
+      }
+    }
+    counts = {src: await count('src'), ours: await count('t_ours'), pgcopydb: await count('t_pgcopydb'), dump: await count('t_dump')}
     await server.query(`ALTER SUBSCRIPTION steep_sub_tgt_from_src DISABLE; ALTER SUBSCRIPTION steep_sub_tgt_from_src SET (slot_name = NONE); DROP SUBSCRIPTION steep_sub_tgt_from_src`, [], 't_ours')
     await server.query(`SELECT pg_drop_replication_slot('steep_sub_tgt_from_src')`, [], 'src')
+    const best = (a) => Math.min(...a)
+    const ours = best(times.ours)
+    const pgcopydb = best(times.pgcopydb)
+    const dumpRestore = best(times.dump)
 
     console.log(`\nnode init benchmark — PostgreSQL 15 embedded, source ${size} (pgbench scale ${SCALE} + wide(${WIDE_ROWS})), jobs ${JOBS}, ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`)
-    console.log(`row counts (accounts + wide): ${JSON.stringify(counts)}`)
+    console.log(`row counts (accounts + wide): ${JSON.stringify(counts)}; best of ${ROUNDS} rounds, all times (s): ${JSON.stringify(times, (k, v) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v))}`)
     const rows = [
       ['node init (clone + subscription, to synchronized)', ours, null],
       [`pgcopydb clone --table-jobs ${JOBS} --index-jobs ${JOBS}`, pgcopydb, ours],
-      [`pg_dump -Fd -j${JOBS} + pg_restore -j${JOBS}`, dump + restore, ours],
+      [`pg_dump -Fd -j${JOBS} + pg_restore -j${JOBS}`, dumpRestore, ours],
     ]
     console.log('measure'.padEnd(56) + 'seconds'.padStart(9) + 'node init ×'.padStart(13))
     for (const [what, secs, vs] of rows) console.log(what.padEnd(56) + secs.toFixed(1).padStart(9) + (vs ? (secs / vs).toFixed(2) : '').padStart(13))

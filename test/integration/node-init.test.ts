@@ -202,7 +202,7 @@ describe('node init', () => {
     const r = await runCli(['node', 'link', 'dst', 'src', '-d', dst, '--source', src, '--json'])
     if (major < 16) {
       expect(r.code).toBe(1)
-      expect(r.stderr).toMatch(/older than 16/)
+      expect(r.stdout + r.stderr).toMatch(/older than 16/)
       return
     }
     expect(r.code, r.stderr).toBe(0)

@@ -336,6 +336,22 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
 
     // Data: straight from the source's COPY into the target's COPY.
     const parts = planParts(tables, {splitLargerThan: o.splitLargerThan})
+    const post: PostDataPlan = {
+      settings: ddl.settings,
+      statements: ddl.postData.filter(wanted).map((s) => ({id: s.id, kind: s.kind, wave: s.wave, schema: s.schema, name: s.name, table: s.table, sql: s.sql, dependsOn: s.dependsOn})),
+    }
+    // Index builds of a table whose rows are all in start at once, on the same connections, while
+    // other tables are still copying (those with no post-data dependency; the rest wait for post-data).
+    const planIds = new Set(post.statements.map((st) => st.id))
+    const early = new Map<string, PostDataPlan['statements']>()
+    for (const st of post.statements) {
+      if (st.wave !== 1 || !st.table || st.dependsOn.some((d) => planIds.has(d))) continue
+      const k = key(st.table)
+      early.set(k, [...(early.get(k) ?? []), st])
+    }
+    const earlyDone = new Set<string>()
+    type Work = {part: (typeof parts)[number]} | {ddl: PostDataPlan['statements'][number]}
+    const work: Work[] = parts.map((part) => ({part}))
     const estTotal = parts.reduce((s, p) => s + p.estBytes, 0)
     rep.phase('data', `${tables.length} tables in ${parts.length} parts`, {bytes: Math.round(estTotal), rows: Math.round(tables.reduce((s, t) => s + t.rows, 0)), items: parts.length})
     for (let i = 0; i < Math.min(o.parallel, parts.length); i++) {
@@ -344,6 +360,8 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
       await prepareSession(c)
       // Loading is not replicated onward and does not fire the user's triggers.
       await c.query(`SET session_replication_role = replica`)
+      await c.query(ddl.settings.join('\n'))
+      await c.query(`SET maintenance_work_mem = '256MB'`).catch(() => {})
       loaders.push(c)
     }
     let rows = 0
@@ -366,10 +384,25 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
       }).catch(() => {})
     }
     await runPool(
-      parts,
+      work,
       o.parallel,
-      async (p, slotIdx) => {
+      async (w, slotIdx) => {
         const c = loaders[slotIdx]!
+        if ('ddl' in w) {
+          const st = w.ddl
+          const label = `${st.kind} ${st.schema ? st.schema + '.' : ''}${st.name}`
+          rep.part({id: `ddl:${st.id}`, label, state: 'start', bytes: 0, rows: 0, estBytes: 0})
+          try {
+            await c.query(st.sql)
+          } catch (err) {
+            ;(err as Error).message = `post-data ${label}: ${(err as Error).message}`
+            throw err
+          }
+          earlyDone.add(st.id)
+          rep.part({id: `ddl:${st.id}`, label, state: 'done', bytes: 0, rows: 0, estBytes: 0})
+          return
+        }
+        const p = w.part
         const id = `${key(p.table)}#${p.index}`
         const label = `${p.table.schema}.${p.table.name}${p.count > 1 ? ` [${p.index + 1}/${p.count}]` : ''}`
         rep.part({id, label, state: 'start', bytes: 0, rows: 0, estBytes: p.estBytes})
@@ -402,7 +435,10 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
           rep.part({id, label, state: 'done', bytes: r.rawBytes, rows: r.rows, estBytes: p.estBytes})
           const left = partsLeft.get(p.table)! - 1
           partsLeft.set(p.table, left)
-          if (left === 0) tablesDone++
+          if (left === 0) {
+            tablesDone++
+            for (const st of early.get(key(p.table)) ?? []) work.push({ddl: st})
+          }
           await progressWrite(label)
         } catch (err) {
           await c.query('ROLLBACK').catch(() => {})
@@ -423,11 +459,8 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
       if (exists.rows[0].ok) await control.query(`SELECT pg_catalog.setval($1::regclass, $2::bigint, $3)`, [qualified(s), s.lastValue, s.isCalled])
     }
 
-    const post: PostDataPlan = {
-      settings: ddl.settings,
-      statements: ddl.postData.filter(wanted).map((s) => ({id: s.id, kind: s.kind, wave: s.wave, schema: s.schema, name: s.name, table: s.table, sql: s.sql, dependsOn: s.dependsOn})),
-    }
-    rep.phase('post-data', `${post.statements.length} statements`, {items: post.statements.length})
+    post.statements = post.statements.filter((st) => !earlyDone.has(st.id))
+    rep.phase('post-data', `${post.statements.length} statements (${earlyDone.size} index builds done during the copy)`, {items: post.statements.length})
     await runPostData(o.target, null, post, o.parallel, loaders, rep, o.signal)
 
     rep.phase('analyze')
