@@ -8,6 +8,7 @@ export const OPERATION_MODULES: Record<string, () => Promise<unknown>> = {
   snapshot_generate: () => import('../../lib/snapshot/jobs.js'),
   snapshot_apply: () => import('../../lib/snapshot/jobs.js'),
   merge_run: () => import('../../lib/merge/job.js'),
+  node_init: () => import('../../lib/node/jobs.js'),
 }
 
 export const knownOperations = (): string[] => Object.keys(OPERATION_MODULES).sort()

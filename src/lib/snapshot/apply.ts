@@ -236,16 +236,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       if (o.subscribeFrom) {
         rep?.phase('subscribe')
         subscription = o.subscriptionName ?? `steep_sub_${m.snapshotId.toLowerCase()}`
-        const exists = await control.query(`SELECT 1 FROM pg_subscription WHERE subname = $1`, [subscription])
-        if (!exists.rows.length) {
-          const v = (await control.query<{n: number}>(`SELECT current_setting('server_version_num')::int AS n`)).rows[0]!.n
-          const withOpts = [`create_slot = false`, `slot_name = ${pg.escapeLiteral(m.slot!.name)}`, `copy_data = false`]
-          if (v >= 160000) withOpts.push(`origin = none`)
-          // CREATE SUBSCRIPTION cannot take parameters: literals are escaped with escapeLiteral.
-          await control.query(
-            `CREATE SUBSCRIPTION ${pg.escapeIdentifier(subscription)} CONNECTION ${pg.escapeLiteral(subscriptionConninfo(o.subscribeFrom))} PUBLICATION ${pg.escapeIdentifier(m.publication!)} WITH (${withOpts.join(', ')})`,
-          )
-        }
+        await createSubscription(control, {name: subscription, source: o.subscribeFrom, publication: m.publication!, slot: m.slot!.name})
       }
       await setPhase(control, m.snapshotId, 'done')
     }
@@ -272,11 +263,12 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
  * Post-data, wave by wave (index builds, then constraints attached USING INDEX, partition index
  * attaches, then foreign keys, triggers and the rest), the statements of a wave in parallel on
  * `parallel` connections, each once the statements it depends on are done. Each statement commits
- * with its state row, so --resume skips exactly the ones that finished.
+ * with its state row, so --resume skips exactly the ones that finished (snapshotId null: no state
+ * rows, as node init runs it once).
  */
-async function runPostData(
+export async function runPostData(
   target: ConnParams,
-  snapshotId: string,
+  snapshotId: string | null,
   plan: PostDataPlan,
   parallel: number,
   pool: pg.Client[],
@@ -296,11 +288,10 @@ async function runPostData(
     // Index builds use what the server allows per connection.
     await c.query(`SET maintenance_work_mem = '256MB'`).catch(() => {})
   }
-  const doneRows = await conns[0]!.query<{file: string}>(
-    `SELECT file FROM steep_repl.snapshot_apply_parts WHERE snapshot_id = $1 AND file LIKE 'ddl:%'`,
-    [snapshotId],
-  )
-  const done = new Set(doneRows.rows.map((r) => r.file.slice(4)))
+  const doneRows = snapshotId
+    ? (await conns[0]!.query<{file: string}>(`SELECT file FROM steep_repl.snapshot_apply_parts WHERE snapshot_id = $1 AND file LIKE 'ddl:%'`, [snapshotId])).rows
+    : []
+  const done = new Set(doneRows.map((r) => r.file.slice(4)))
   const all = new Set(plan.statements.map((s) => s.id))
   for (let wave = 1; wave <= 4; wave++) {
     const todo = plan.statements.filter((s) => Math.min(Math.max(s.wave, 1), 4) === wave && !done.has(s.id))
@@ -319,10 +310,12 @@ async function runPostData(
         await c.query('BEGIN')
         try {
           await c.query(s.sql)
-          await c.query(
-            `INSERT INTO steep_repl.snapshot_apply_parts (snapshot_id, file, rows, raw_bytes, data_sha256) VALUES ($1, $2, 0, 0, '')`,
-            [snapshotId, `ddl:${s.id}`],
-          )
+          if (snapshotId) {
+            await c.query(
+              `INSERT INTO steep_repl.snapshot_apply_parts (snapshot_id, file, rows, raw_bytes, data_sha256) VALUES ($1, $2, 0, 0, '')`,
+              [snapshotId, `ddl:${s.id}`],
+            )
+          }
           await c.query('COMMIT')
         } catch (err) {
           await c.query('ROLLBACK').catch(() => {})
@@ -336,4 +329,37 @@ async function runPostData(
       signal,
     )
   }
+}
+
+/**
+ * CREATE SUBSCRIPTION that takes over an existing slot at its position: create_slot = false,
+ * copy_data = false, origin = none on 16+ (so changes a peer applied are not sent back). Nothing
+ * when a subscription of that name exists. Used by snapshot apply --subscribe and node init/link.
+ */
+export async function createSubscription(
+  control: pg.Client,
+  o: {name: string; source: ConnParams; publication: string; slot: string; enabled?: boolean},
+): Promise<boolean> {
+  const exists = await control.query(`SELECT 1 FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`, [o.name])
+  if (exists.rows.length) return false
+  const v = (await control.query<{n: number}>(`SELECT current_setting('server_version_num')::int AS n`)).rows[0]!.n
+  const withOpts = [`create_slot = false`, `slot_name = ${pg.escapeLiteral(o.slot)}`, `copy_data = false`]
+  if (v >= 160000) withOpts.push(`origin = none`)
+  if (o.enabled === false) withOpts.push(`enabled = false`)
+  // CREATE SUBSCRIPTION cannot take parameters: literals are escaped with escapeLiteral.
+  await control.query(
+    `CREATE SUBSCRIPTION ${pg.escapeIdentifier(o.name)} CONNECTION ${pg.escapeLiteral(subscriptionConninfo(o.source))} PUBLICATION ${pg.escapeIdentifier(o.publication)} WITH (${withOpts.join(', ')})`,
+  )
+  return true
+}
+
+/** Drops a subscription without touching its slot (the slot is dropped on the source separately). */
+export async function dropSubscriptionKeepSlot(control: pg.Client, name: string): Promise<boolean> {
+  const exists = await control.query(`SELECT 1 FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`, [name])
+  if (!exists.rows.length) return false
+  const n = pg.escapeIdentifier(name)
+  await control.query(`ALTER SUBSCRIPTION ${n} DISABLE`)
+  await control.query(`ALTER SUBSCRIPTION ${n} SET (slot_name = NONE)`)
+  await control.query(`DROP SUBSCRIPTION ${n}`)
+  return true
 }

@@ -22,13 +22,15 @@ export const qualified = (t: {schema: string; name: string}) => `${q(t.schema)}.
 const columnList = (cols: string[]) => `(${cols.map(q).join(', ')})`
 
 /** The COPY … TO STDOUT statement for a part (plain COPY for a whole table: the fastest path). */
-export function copyOutSql(t: TableRef, range: PartRange): string {
-  if (range.kind === 'all') return `COPY ${qualified(t)} ${columnList(t.columns)} TO STDOUT`
-  return `COPY (SELECT ${t.columns.map(q).join(', ')} FROM ONLY ${qualified(t)} WHERE ${rangeWhere(range, q)}) TO STDOUT`
+export function copyOutSql(t: TableRef, range: PartRange, binary = false): string {
+  const fmt = binary ? ' WITH (FORMAT binary)' : ''
+  if (range.kind === 'all') return `COPY ${qualified(t)} ${columnList(t.columns)} TO STDOUT${fmt}`
+  return `COPY (SELECT ${t.columns.map(q).join(', ')} FROM ONLY ${qualified(t)} WHERE ${rangeWhere(range, q)}) TO STDOUT${fmt}`
 }
 
-export function copyInSql(t: TableRef, freeze: boolean): string {
-  return `COPY ${qualified(t)} ${columnList(t.columns)} FROM STDIN${freeze ? ' WITH (FREEZE)' : ''}`
+export function copyInSql(t: TableRef, freeze: boolean, binary = false): string {
+  const opts = [freeze ? 'FREEZE' : '', binary ? 'FORMAT binary' : ''].filter(Boolean)
+  return `COPY ${qualified(t)} ${columnList(t.columns)} FROM STDIN${opts.length ? ` WITH (${opts.join(', ')})` : ''}`
 }
 
 export interface PartOutResult {
@@ -99,7 +101,11 @@ export async function copyFileToTable(
   return {rows: Number(sink.rowCount ?? 0), rawBytes: raw.bytes, sha256: stored.digest(), dataSha256: raw.digest()}
 }
 
-/** COPY a part straight from a source connection into a target connection (node init). */
+/**
+ * COPY a part straight from a source connection into a target connection (node init). With
+ * opts.binary (same major on both sides) the binary format skips text output and parsing; with
+ * opts.hash false no digest is computed ('').
+ */
 export async function copyPartDirect(
   from: pg.Client,
   to: pg.Client,
@@ -108,9 +114,13 @@ export async function copyPartDirect(
   freeze: boolean,
   onProgress?: (rawBytes: number) => void,
   signal?: AbortSignal,
+  opts: {binary?: boolean; hash?: boolean} = {},
 ): Promise<{rows: number; rawBytes: number; dataSha256: string}> {
-  const raw = new Meter(onProgress)
-  const sink = to.query(copyStreams.from(copyInSql(t, freeze)))
-  await pipeline(from.query(copyStreams.to(copyOutSql(t, range))), raw, sink, {signal})
-  return {rows: Number(sink.rowCount ?? 0), rawBytes: raw.bytes, dataSha256: raw.digest()}
+  const hash = opts.hash ?? true
+  const raw = new Meter(onProgress, hash)
+  const out = from.query(copyStreams.to(copyOutSql(t, range, opts.binary)))
+  const sink = to.query(copyStreams.from(copyInSql(t, freeze, opts.binary)))
+  await pipeline(out, raw, sink, {signal})
+  // Rows from the COPY FROM command tag (the only count in binary format).
+  return {rows: Number(sink.rowCount ?? 0), rawBytes: raw.bytes, dataSha256: hash ? raw.digest() : ''}
 }

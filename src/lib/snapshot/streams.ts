@@ -13,13 +13,17 @@ export class Meter extends Transform {
   private readonly hash: Hash = createHash('sha256')
   private digestHex?: string
 
-  constructor(private readonly onChunk?: (bytes: number) => void) {
+  constructor(
+    private readonly onChunk?: (bytes: number) => void,
+    /** false: count only (the hash is not needed, e.g. node init's direct copy). */
+    private readonly hashing = true,
+  ) {
     super()
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length
-    this.hash.update(chunk)
+    if (this.hashing) this.hash.update(chunk)
     this.onChunk?.(this.bytes)
     cb(null, chunk)
   }

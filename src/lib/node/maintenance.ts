@@ -1,0 +1,234 @@
+// node cancel and node reinit. Cancel stops a running init (through its job when an executor still
+// runs it) and in any case removes what the init created, from what init_progress recorded:
+// subscription, slot, publication, created tables; the node ends failed with the reason.
+// Reinit of tables re-copies them through native logical replication's own table sync: the
+// tables leave the publication, the subscription forgets them, they are truncated with a
+// replication origin set (so peers subscribed with origin = none do not replicate the truncate),
+// then they are added back and REFRESH PUBLICATION WITH (copy_data = true) copies them and
+// catches them up to the stream exactly.
+
+import {hostname} from 'node:os'
+import pg from 'pg'
+import {openClient} from '../connection/connect.js'
+import type {ConnParams} from '../connection/resolve.js'
+import {CancelledError, StateError, TimeoutError, UsageError} from '../errors.js'
+import {getJob, requestCancel} from '../../direct/queue.js'
+import {qualified} from '../snapshot/copy.js'
+import {parseQualifiedName} from '../snapshot/catalog.js'
+import {dropSlotAndPublication} from '../snapshot/cleanup.js'
+import {dropSubscriptionKeepSlot} from '../snapshot/apply.js'
+import {cleanupInit, writeProgress} from './init.js'
+import {readProgress} from './progress.js'
+import {requireNode, setInitState} from './registry.js'
+import {initNames, RUNNING_STATES} from './state.js'
+
+const REINIT_ORIGIN = 'steep_reinit'
+
+/** A direct run on this host (lease owner direct:<host>:<pid>:…) whose process no longer exists. */
+function deadDirectRun(owner: string | null): boolean {
+  const m = owner?.match(/^direct:(.+):(\d+):[0-9a-f]+$/)
+  if (!m || m[1] !== hostname()) return false
+  try {
+    process.kill(Number(m[2]), 0)
+    return false
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}
+
+export interface CancelResult {
+  nodeId: string
+  jobCancelled: string | null
+  subscriptionDropped: boolean
+  slotDropped: boolean
+  publicationDropped: boolean
+  tablesDropped: number
+  state: 'failed'
+}
+
+/** Stops a running init of nodeId and removes what it created. source: to drop the slot and publication. */
+export async function cancelInit(target: ConnParams, source: ConnParams | null, nodeId: string, opts: {waitMs?: number; log?: (m: string) => void} = {}): Promise<CancelResult> {
+  const log = opts.log ?? (() => {})
+  const c = await openClient(target, {applicationName: 'steep-repl node cancel'})
+  c.on('error', () => {})
+  try {
+    const node = await requireNode(c, nodeId)
+    const p = await readProgress(c, nodeId)
+    if (!RUNNING_STATES.includes(node.initState) && node.initState !== 'failed') {
+      throw new StateError(`no initialization in progress for node ${nodeId} (state ${node.initState})`)
+    }
+    let jobCancelled: string | null = null
+    if (p?.jobId) {
+      const job = await getJob(c, p.jobId)
+      if (job && (job.status === 'running' || job.status === 'pending')) {
+        await requestCancel(c, p.jobId)
+        jobCancelled = p.jobId
+        // A live executor cleans up itself; wait for it to finish.
+        const until = Date.now() + (opts.waitMs ?? 30_000)
+        for (;;) {
+          const j = await getJob(c, p.jobId)
+          if (!j || !['running', 'pending'].includes(j.status)) break
+          if (j.lease_expires_at && j.lease_expires_at.getTime() < Date.now()) break // its executor is gone
+          if (deadDirectRun(j.lease_owner)) {
+            log(`the process running job ${p.jobId} is gone; cleaning up in its place`)
+            break
+          }
+          if (Date.now() > until) {
+            log(`job ${p.jobId} did not stop within ${Math.round((opts.waitMs ?? 30_000) / 1000)}s; cleaning up anyway`)
+            break
+          }
+          await new Promise((res) => setTimeout(res, 250))
+        }
+      }
+    }
+    // Whatever is still there (an executor that was killed cleaned nothing).
+    const names = p?.sourceNode ? initNames(nodeId, p.sourceNode) : null
+    const created = ((await c.query(`SELECT created_tables FROM steep_repl.init_progress WHERE node_id = $1`, [nodeId])).rows[0]?.created_tables ?? []) as Array<{schema: string; name: string}>
+    let src: pg.Client | null = null
+    if (source) {
+      src = await openClient(source, {applicationName: 'steep-repl node cancel'})
+      src.on('error', () => {})
+    } else if (names) log('no --source given: the slot and publication on the source are left; drop them there or run node cancel again with --source')
+    try {
+      const r = await cleanupInit(c, src, {subscription: p?.subscription ?? names?.subscription ?? null, slot: p?.slot ?? names?.slot ?? null, publication: p?.publication ?? names?.publication ?? null, tables: created})
+      await c.query(`DELETE FROM steep_repl.init_slots WHERE slot_name = $1`, [p?.slot ?? names?.slot ?? '']).catch(() => {})
+      const now = (await requireNode(c, nodeId)).initState
+      if (now !== 'failed') await setInitState(c, nodeId, 'failed')
+      if (p) await writeProgress(c, nodeId, {phase: 'failed', error_message: p.error ?? 'cancelled by node cancel', created_tables: null})
+      return {nodeId, jobCancelled, ...r, state: 'failed'}
+    } finally {
+      await src?.end().catch(() => {})
+    }
+  } finally {
+    await c.end().catch(() => {})
+  }
+}
+
+export interface ReinitOptions {
+  target: ConnParams
+  source: ConnParams
+  nodeId: string
+  mode: {full: true} | {tables: string[]} | {schema: string}
+  timeoutMs?: number
+  signal?: AbortSignal
+  log?: (m: string) => void
+}
+
+export interface ReinitResult {
+  nodeId: string
+  state: 'synchronized' | 'uninitialized'
+  tables: string[]
+  seconds: number
+}
+
+async function subscriptionOf(c: pg.Client, nodeId: string, sourceNode: string): Promise<{name: string; publication: string; slot: string}> {
+  const p = await readProgress(c, nodeId)
+  const names = initNames(nodeId, sourceNode)
+  const name = p?.subscription ?? names.subscription
+  const r = await c.query<{subpublications: string[]; subslotname: string}>(
+    `SELECT subpublications, subslotname FROM pg_subscription WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    [name],
+  )
+  if (!r.rows.length) throw new StateError(`node ${nodeId} has no subscription ${name} in this database`, {hint: 'Initialize it first: steep-repl node init.'})
+  return {name, publication: r.rows[0]!.subpublications[0]!, slot: r.rows[0]!.subslotname}
+}
+
+/** TRUNCATE on a session with a replication origin, so origin = none subscribers ignore it. */
+async function truncateWithOrigin(c: pg.Client, tables: Array<{schema: string; name: string}>): Promise<void> {
+  if (!tables.length) return
+  await c.query(`SELECT pg_replication_origin_create($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname = $1)`, [REINIT_ORIGIN])
+  await c.query(`SELECT pg_replication_origin_session_setup($1)`, [REINIT_ORIGIN])
+  try {
+    await c.query(`TRUNCATE ${tables.map((t) => qualified(t)).join(', ')}`)
+  } finally {
+    await c.query(`SELECT pg_replication_origin_session_reset()`).catch(() => {})
+  }
+}
+
+export async function reinitNode(o: ReinitOptions): Promise<ReinitResult> {
+  const started = Date.now()
+  const log = o.log ?? (() => {})
+  const c = await openClient(o.target, {applicationName: 'steep-repl node reinit'})
+  c.on('error', () => {})
+  const src = await openClient(o.source, {applicationName: 'steep-repl node reinit'})
+  src.on('error', () => {})
+  let touched = false
+  try {
+    const node = await requireNode(c, o.nodeId)
+    if (!['synchronized', 'diverged', 'failed'].includes(node.initState)) throw new StateError(`node ${o.nodeId} is ${node.initState}; reinit needs a synchronized, diverged or failed node`)
+    if (!node.initSourceNode) throw new StateError(`node ${o.nodeId} has no init source recorded`, {hint: 'Initialize it with steep-repl node init.'})
+    const sub = await subscriptionOf(c, o.nodeId, node.initSourceNode)
+    // The tables: as named, or all of the publication's tables in the schema, or all of them.
+    const pubTables = (await src.query<{schemaname: string; tablename: string}>(`SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1, 2`, [sub.publication])).rows.map((r) => ({
+      schema: r.schemaname,
+      name: r.tablename,
+    }))
+    let tables: Array<{schema: string; name: string}>
+    if ('full' in o.mode) tables = pubTables
+    else if ('schema' in o.mode) {
+      const schema = o.mode.schema
+      tables = pubTables.filter((t) => t.schema === schema)
+      if (!tables.length) throw new UsageError(`no published tables found in schema ${schema}`)
+    } else {
+      tables = o.mode.tables.map((t) => parseQualifiedName(t))
+      const known = new Set(pubTables.map((t) => `${t.schema}.${t.name}`))
+      const missing = tables.filter((t) => !known.has(`${t.schema}.${t.name}`))
+      if (missing.length) throw new UsageError(`not replicated through ${sub.publication}: ${missing.map((t) => `${t.schema}.${t.name}`).join(', ')}`)
+    }
+    const names = tables.map((t) => `${t.schema}.${t.name}`)
+
+    if ('full' in o.mode) {
+      // Full: replication goes away, the tables are emptied, the node starts over.
+      await setInitState(c, o.nodeId, 'uninitialized')
+      touched = true
+      await dropSubscriptionKeepSlot(c, sub.name)
+      await dropSlotAndPublication(src, sub.slot, sub.publication)
+      await truncateWithOrigin(c, tables)
+      await c.query(`DELETE FROM steep_repl.init_progress WHERE node_id = $1`, [o.nodeId])
+      log(`node ${o.nodeId} is uninitialized; start again with: steep-repl node init ${o.nodeId} --from ${node.initSourceNode} --schema-sync auto ...`)
+      return {nodeId: o.nodeId, state: 'uninitialized', tables: names, seconds: (Date.now() - started) / 1000}
+    }
+
+    await setInitState(c, o.nodeId, 'reinitializing')
+    touched = true
+    await writeProgress(c, o.nodeId, {phase: 'copying', tables_total: tables.length, tables_completed: 0, overall_percent: 0, error_message: null}).catch(() => {})
+    const list = tables.map((t) => qualified(t)).join(', ')
+    const subId = pg.escapeIdentifier(sub.name)
+    const pubId = pg.escapeIdentifier(sub.publication)
+    // 1. Out of the publication and the subscription: their changes stop flowing.
+    await src.query(`ALTER PUBLICATION ${pubId} DROP TABLE ${list}`)
+    await c.query(`ALTER SUBSCRIPTION ${subId} REFRESH PUBLICATION WITH (copy_data = false)`)
+    // 2. Emptied with an origin set.
+    await truncateWithOrigin(c, tables)
+    // 3. Back in: table sync copies each and catches it up to the stream.
+    await src.query(`ALTER PUBLICATION ${pubId} ADD TABLE ${list}`)
+    await c.query(`ALTER SUBSCRIPTION ${subId} REFRESH PUBLICATION WITH (copy_data = true)`)
+    const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000)
+    for (;;) {
+      if (o.signal?.aborted) throw new CancelledError('reinit cancelled')
+      const r = await c.query<{ready: number}>(
+        `SELECT count(*) FILTER (WHERE sr.srsubstate = 'r')::int AS ready FROM pg_subscription_rel sr JOIN pg_subscription s ON s.oid = sr.srsubid
+          WHERE s.subname = $1 AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+            AND sr.srrelid = ANY (SELECT to_regclass(x) FROM unnest($2::text[]) x)`,
+        [sub.name, tables.map((t) => qualified(t))],
+      )
+      const ready = r.rows[0]!.ready
+      await writeProgress(c, o.nodeId, {tables_completed: ready, overall_percent: (ready / tables.length) * 100}).catch(() => {})
+      if (ready >= tables.length) break
+      if (Date.now() > deadline) throw new TimeoutError(`${tables.length - ready} of ${tables.length} tables were not synchronized in time`)
+      await new Promise((res) => setTimeout(res, 250))
+    }
+    await setInitState(c, o.nodeId, 'synchronized', {completed: true})
+    await writeProgress(c, o.nodeId, {phase: 'complete', overall_percent: 100, tables_completed: tables.length}).catch(() => {})
+    return {nodeId: o.nodeId, state: 'synchronized', tables: names, seconds: Math.round((Date.now() - started) / 100) / 10}
+  } catch (err) {
+    if (touched) {
+      await setInitState(c, o.nodeId, 'failed').catch(() => {})
+      await writeProgress(c, o.nodeId, {phase: 'failed', error_message: (err as Error).message}).catch(() => {})
+    }
+    throw err
+  } finally {
+    await src.end().catch(() => {})
+    await c.end().catch(() => {})
+  }
+}

@@ -1,0 +1,227 @@
+// node init end to end on real PostgreSQL: a writer keeps inserting and updating on the source
+// while the target is cloned and handed over to a subscription at the slot's LSN; afterwards both
+// sides have identical per-table checksums. A cancel mid-copy leaves no slot, publication,
+// subscription or created table behind and the node failed. Bad input: the right exit codes.
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {runCli} from '../helpers/cli.js'
+import {adminClient, dropDatabase, freshDatabase, sql} from '../helpers/pg.js'
+import {resolveConnection} from '../../src/lib/connection/resolve.js'
+import {initNode} from '../../src/lib/node/init.js'
+import {ensureRegistry, registerNode} from '../../src/lib/node/registry.js'
+
+const FIXTURE = `
+  CREATE TABLE items (id bigserial PRIMARY KEY, v int NOT NULL, note text);
+  INSERT INTO items (v, note) SELECT i, repeat('x', 40) || i FROM generate_series(1, 40000) i;
+  CREATE SCHEMA "Sales";
+  CREATE TABLE "Sales"."Order" (id int PRIMARY KEY, item_id bigint REFERENCES items (id), "Qty" int CHECK ("Qty" > 0));
+  INSERT INTO "Sales"."Order" SELECT i, i, 1 + i % 7 FROM generate_series(1, 5000) i;
+  CREATE INDEX ON items (v);
+  CREATE TABLE nokey_log (at timestamptz DEFAULT now(), msg text);
+  ALTER TABLE nokey_log REPLICA IDENTITY FULL;
+  INSERT INTO nokey_log (msg) SELECT 'm' || i FROM generate_series(1, 1000) i;
+  CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+  CREATE TYPE pair AS (a int, b text);
+  CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+  -- Binary COPY for built-in types, enums, domains and arrays; text for the composite (a user type).
+  CREATE TABLE typed (id int PRIMARY KEY, m mood, n posint, arr numeric[], ts timestamptz, j jsonb);
+  INSERT INTO typed SELECT i, (ARRAY['sad','ok','happy'])[1 + i % 3]::mood, i, ARRAY[i / 3.0, NULL], '2020-01-01'::timestamptz + i * interval '1 min', jsonb_build_object('i', i) FROM generate_series(1, 500) i;
+  CREATE TABLE composite (id int PRIMARY KEY, p pair);
+  INSERT INTO composite SELECT i, ROW(i, 'x' || i)::pair FROM generate_series(1, 300) i;
+`
+
+async function checksums(url: string): Promise<Record<string, string>> {
+  const rows = await sql(
+    url,
+    `SELECT 'items' AS t, count(*) || ':' || md5(coalesce(string_agg(i::text, ',' ORDER BY id), '')) AS c FROM items i
+     UNION ALL SELECT 'order', count(*) || ':' || md5(coalesce(string_agg(o::text, ',' ORDER BY id), '')) FROM "Sales"."Order" o
+     UNION ALL SELECT 'log', count(*) || ':' || md5(coalesce(string_agg(l.msg, ',' ORDER BY l.msg), '')) FROM nokey_log l
+     UNION ALL SELECT 'typed', count(*) || ':' || md5(coalesce(string_agg(t::text, ',' ORDER BY id), '')) FROM typed t
+     UNION ALL SELECT 'composite', count(*) || ':' || md5(coalesce(string_agg(c::text, ',' ORDER BY id), '')) FROM composite c`,
+  )
+  return Object.fromEntries(rows.map((r) => [r.t, r.c]))
+}
+
+async function waitSynced(src: string, slot: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const r = await sql(src, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) AS lag FROM pg_replication_slots WHERE slot_name = $1`, [slot])
+    if (r.length && Number(r[0].lag) <= 0) return
+    await new Promise((res) => setTimeout(res, 100))
+  }
+}
+
+describe('node init', () => {
+  let src: string
+  let dst: string
+  let dst2: string
+  beforeAll(async () => {
+    src = await freshDatabase('ninit_src')
+    dst = await freshDatabase('ninit_dst')
+    dst2 = await freshDatabase('ninit_dst2')
+    await sql(src, FIXTURE)
+    for (const d of [dst, dst2]) {
+      const c = await adminClient(d)
+      await ensureRegistry(c)
+      await registerNode(c, {nodeId: 'dst', host: 'localhost', port: 5432, priority: 50})
+      await c.end()
+    }
+  })
+  afterAll(async () => {
+    for (const d of [src, dst, dst2]) {
+      await sql(d, `SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).then(async (subs) => {
+        for (const s of subs) {
+          await sql(d, `ALTER SUBSCRIPTION "${s.subname}" DISABLE`)
+          await sql(d, `ALTER SUBSCRIPTION "${s.subname}" SET (slot_name = NONE)`)
+          await sql(d, `DROP SUBSCRIPTION "${s.subname}"`)
+        }
+      })
+    }
+    for (const d of [src, dst]) await sql(d, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active`)
+    for (const d of [src, dst, dst2]) await dropDatabase(d)
+  })
+
+  it('clones while a writer runs, hands over at the LSN, and ends with identical checksums', async () => {
+    let stop = false
+    let writes = 0
+    const writer = (async () => {
+      const c = await adminClient(src)
+      try {
+        while (!stop) {
+          await c.query(`INSERT INTO items (v, note) VALUES ($1, 'live')`, [writes])
+          await c.query(`UPDATE items SET v = v + 1 WHERE id = $1`, [1 + (writes * 97) % 40000])
+          await c.query(`UPDATE "Sales"."Order" SET "Qty" = "Qty" + 1 WHERE id = $1`, [1 + (writes % 5000)])
+          await c.query(`INSERT INTO nokey_log (msg) VALUES ($1)`, [`w${writes}`])
+          writes++
+        }
+      } finally {
+        await c.end()
+      }
+    })()
+    const states: string[] = []
+    const r = await initNode({
+      target: resolveConnection({db: dst}),
+      source: resolveConnection({db: src}),
+      nodeId: 'dst',
+      fromNodeId: 'src',
+      parallel: 3,
+      schemaSync: 'strict',
+      selection: {},
+      splitLargerThan: 256 * 1024,
+      reporter: {phase: (n) => states.push(n), part: () => {}},
+    })
+    stop = true
+    await writer
+    expect(writes).toBeGreaterThan(10)
+    expect(r).toMatchObject({state: 'synchronized', subscription: 'steep_sub_dst_from_src', tables: 5, createdTables: 5})
+    expect(r.parts).toBeGreaterThan(3)
+    expect(states).toEqual(['prepare', 'schema', 'data', 'sequences', 'post-data', 'analyze', 'catch-up', 'done'])
+    await waitSynced(src, r.slot)
+    expect(await checksums(dst)).toEqual(await checksums(src))
+    const node = await sql(dst, `SELECT init_state, init_source_node, init_completed_at IS NOT NULL AS done FROM steep_repl.nodes WHERE node_id = 'dst'`)
+    expect(node[0]).toEqual({init_state: 'synchronized', init_source_node: 'src', done: true})
+    const prog = await sql(dst, `SELECT phase, overall_percent, tables_completed, tables_total, rows_copied > 0 AS rows FROM steep_repl.init_progress WHERE node_id = 'dst'`)
+    expect(prog[0]).toEqual({phase: 'complete', overall_percent: 100, tables_completed: 5, tables_total: 5, rows: true})
+    // Indexes and constraints came with post-data; the source registered itself in the target's registry.
+    expect((await sql(dst, `SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = 'items'`))[0].n).toBe(2)
+    expect((await sql(dst, `SELECT count(*)::int AS n FROM pg_constraint WHERE conname LIKE 'Order%' AND contype = 'f'`))[0].n).toBe(1)
+    expect((await sql(dst, `SELECT init_state FROM steep_repl.nodes WHERE node_id = 'src'`)).length).toBe(1)
+    // A later write arrives once.
+    await sql(src, `INSERT INTO items (v, note) VALUES (-1, 'after')`)
+    await waitSynced(src, r.slot)
+    await new Promise((res) => setTimeout(res, 300))
+    expect((await sql(dst, `SELECT count(*)::int AS n FROM items WHERE note = 'after'`))[0].n).toBe(1)
+    // node progress shows it; a second init is refused.
+    const p = await runCli(['node', 'progress', 'dst', '-d', dst, '--json'])
+    expect(p.code, p.stderr).toBe(0)
+    expect(p.json()).toMatchObject({nodeId: 'dst', state: 'synchronized', phase: 'complete', overallPercent: 100})
+    const again = await runCli(['node', 'init', 'dst', '--from', 'src', '-d', dst, '--source', src, '--direct'])
+    expect(again.code).toBe(1)
+    expect(again.stderr).toMatch(/node dst is synchronized/)
+  })
+
+  it('a cancel mid-copy drops the slot, publication and created tables and leaves the node failed', async () => {
+    const ac = new AbortController()
+    let sawData = false
+    await expect(
+      initNode({
+        target: resolveConnection({db: dst2}),
+        source: resolveConnection({db: src}),
+        nodeId: 'dst',
+        fromNodeId: 'src2',
+        parallel: 2,
+        schemaSync: 'strict',
+        selection: {},
+        splitLargerThan: 64 * 1024,
+        signal: ac.signal,
+        reporter: {
+          phase: () => {},
+          part: (e) => {
+            if (e.state === 'progress' && !sawData) {
+              sawData = true
+              ac.abort()
+            }
+          },
+        },
+      }),
+    ).rejects.toThrow()
+    expect(sawData).toBe(true)
+    expect(await sql(src, `SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'steep_sub_dst_from_src2'`)).toEqual([])
+    expect(await sql(src, `SELECT pubname FROM pg_publication WHERE pubname = 'steep_pub_src2_to_dst'`)).toEqual([])
+    expect(await sql(dst2, `SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`)).toEqual([])
+    expect(await sql(dst2, `SELECT relname FROM pg_class WHERE relname IN ('items', 'Order', 'nokey_log', 'typed', 'composite')`)).toEqual([])
+    const node = await sql(dst2, `SELECT n.init_state, p.phase, p.error_message FROM steep_repl.nodes n JOIN steep_repl.init_progress p USING (node_id) WHERE node_id = 'dst'`)
+    expect(node[0]).toMatchObject({init_state: 'failed', phase: 'failed'})
+    expect(node[0].error_message).toMatch(/cancel/i)
+  })
+
+  it('refuses bad input with the right exit code and leaves nothing behind', async () => {
+    // Unknown target node.
+    let r = await runCli(['node', 'init', 'nosuch', '--from', 'src', '-d', dst2, '--source', src, '--direct'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/node nosuch is not registered/)
+    // The slot of dst from src is in use (by the first init).
+    r = await runCli(['node', 'init', 'dst', '--from', 'src', '-d', dst2, '--source', src, '--direct'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/replication slot steep_sub_dst_from_src already exists/)
+    // A target that is not empty.
+    await sql(dst2, `CREATE TABLE items (id bigserial PRIMARY KEY, v int NOT NULL, note text)`)
+    r = await runCli(['node', 'init', 'dst', '--from', 'src3', '-d', dst2, '--source', src, '--direct'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/target is not empty/)
+    // With an explicit table list, a differing schema is a schema mismatch (exit 3).
+    await sql(dst2, `ALTER TABLE items ADD COLUMN extra int`)
+    r = await runCli(['node', 'init', 'dst', '--from', 'src3', '-d', dst2, '--source', src, '--tables', 'public.items', '--direct'])
+    expect(r.code, r.stderr).toBe(3)
+    expect(r.stderr).toMatch(/schema mismatch/)
+    expect(await sql(src, `SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'steep_sub_dst_from_src3'`)).toEqual([])
+    expect((await sql(dst2, `SELECT init_state FROM steep_repl.nodes WHERE node_id = 'dst'`))[0].init_state).toBe('failed')
+  })
+
+  it('node link makes the pair bidirectional: a row written on each side arrives on the other once, and nothing loops', async () => {
+    const major = Number((await sql(src, `SELECT current_setting('server_version_num')::int / 10000 AS m`))[0].m)
+    const r = await runCli(['node', 'link', 'dst', 'src', '-d', dst, '--source', src, '--json'])
+    if (major < 16) {
+      expect(r.code).toBe(1)
+      expect(r.stdout + r.stderr).toMatch(/older than 16/)
+      return
+    }
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.json()).toMatchObject({subscription: 'steep_sub_src_from_dst', publication: 'steep_pub_dst_to_src', tables: 5})
+    // nokey_log has no key: a change that looped would arrive twice.
+    await sql(dst, `INSERT INTO nokey_log (msg) VALUES ('from-dst')`)
+    await sql(src, `INSERT INTO nokey_log (msg) VALUES ('from-src')`)
+    const count = async (u: string) => (await sql(u, `SELECT msg, count(*)::int AS n FROM nokey_log WHERE msg LIKE 'from-%' GROUP BY msg ORDER BY msg`))
+    const want = [{msg: 'from-dst', n: 1}, {msg: 'from-src', n: 1}]
+    for (let i = 0; i < 100; i++) {
+      if (JSON.stringify(await count(src)) === JSON.stringify(want) && JSON.stringify(await count(dst)) === JSON.stringify(want)) break
+      await new Promise((res) => setTimeout(res, 100))
+    }
+    await new Promise((res) => setTimeout(res, 1000))
+    expect(await count(src)).toEqual(want)
+    expect(await count(dst)).toEqual(want)
+    // Linking twice is refused.
+    const again = await runCli(['node', 'link', 'dst', 'src', '-d', dst, '--source', src])
+    expect(again.code).toBe(1)
+    expect(again.stderr).toMatch(/already linked/)
+  })
+})
