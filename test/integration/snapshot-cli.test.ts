@@ -54,7 +54,7 @@ describe('snapshot commands', () => {
     mkdirSync(foreign)
     writeFileSync(path.join(foreign, 'keep.txt'), 'mine')
     const f = await runCli(['snapshot', 'generate', '-d', src, '--output', foreign, '--direct', '--force'])
-    expect(f.code).toBe(1)
+    expect(f.code).toBe(2)
     expect(f.stderr).toMatch(/not a snapshot/)
     expect(readFileSync(path.join(foreign, 'keep.txt'), 'utf8')).toBe('mine')
     // The refused snapshot directory is intact.
