@@ -2,11 +2,15 @@
 // killed mid-copy (SIGKILL: it cleaned nothing itself).
 
 import {spawn} from 'node:child_process'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {BIN, runCli} from '../helpers/cli.js'
 import {adminClient, dropDatabase, freshDatabase, sql} from '../helpers/pg.js'
 import {resolveConnection} from '../../src/lib/connection/resolve.js'
 import {initNode} from '../../src/lib/node/init.js'
+import {generateSnapshot} from '../../src/lib/snapshot/generate.js'
 import {reinitNode} from '../../src/lib/node/maintenance.js'
 import {ensureRegistry, registerNode} from '../../src/lib/node/registry.js'
 
@@ -118,5 +122,30 @@ describe('node reinit and cancel', () => {
     // The node can be initialized again.
     const again = await runCli(['node', 'progress', 'n2', '-d', bigDst])
     expect(again.stdout).toMatch(/State:\s+failed/)
+  })
+
+  it('two-step path: snapshot generate on the source, node complete on the target, then writes arrive once', async () => {
+    const two = await freshDatabase('nre_two')
+    const dir = mkdtempSync(path.join(tmpdir(), 'steep-node-two-'))
+    try {
+      const c = await adminClient(two)
+      await ensureRegistry(c)
+      await registerNode(c, {nodeId: 'n3', host: 'localhost', port: 5432, priority: 50})
+      await c.end()
+      const g = await generateSnapshot({source: resolveConnection({db: src}), output: path.join(dir, 's'), parallel: 2, compression: 'gzip', selection: {}, keepSlot: true, toolVersion: 'test'})
+      await sql(src, `INSERT INTO "Order" (item_id, qty) VALUES (1, 424242)`)
+      const r = await runCli(['node', 'complete', 'n3', '--from', 'n1', '-d', two, '--source', src, '--input', path.join(dir, 's'), '--json'])
+      expect(r.code, r.stderr + r.stdout).toBe(0)
+      expect(r.json()).toMatchObject({state: 'synchronized', snapshotId: g.snapshotId, subscription: 'steep_sub_n3_from_n1'})
+      await waitSynced(src, g.manifest.slot!.name)
+      await new Promise((res) => setTimeout(res, 300))
+      expect(await orderSum(two)).toEqual(await orderSum(src))
+      expect((await sql(two, `SELECT count(*)::int AS n FROM "Order" WHERE qty = 424242`))[0].n).toBe(1)
+      expect((await sql(two, `SELECT init_state FROM steep_repl.nodes WHERE node_id = 'n3'`))[0].init_state).toBe('synchronized')
+    } finally {
+      await dropSubs(two)
+      await dropDatabase(two)
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })

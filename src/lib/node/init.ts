@@ -548,7 +548,7 @@ export async function cleanupInit(
 }
 
 /** Waits until the subscription runs and the slot's confirmed position is within maxLag of the source's WAL. */
-async function waitForCatchUp(
+export async function waitForCatchUp(
   target: pg.Client,
   source: pg.Client,
   slot: string,
