@@ -350,7 +350,10 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
       early.set(k, [...(early.get(k) ?? []), st])
     }
     const earlyDone = new Set<string>()
-    type Work = {part: (typeof parts)[number]} | {ddl: PostDataPlan['statements'][number]}
+    // ANALYZE of a table follows its early index builds (expression indexes get statistics too).
+    const earlyLeft = new Map<string, number>()
+    const analyzed = new Set<string>()
+    type Work = {part: (typeof parts)[number]} | {ddl: PostDataPlan['statements'][number]} | {analyze: DataTable}
     const work: Work[] = parts.map((part) => ({part}))
     const estTotal = parts.reduce((s, p) => s + p.estBytes, 0)
     rep.phase('data', `${tables.length} tables in ${parts.length} parts`, {bytes: Math.round(estTotal), rows: Math.round(tables.reduce((s, t) => s + t.rows, 0)), items: parts.length})
@@ -388,6 +391,11 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
       o.parallel,
       async (w, slotIdx) => {
         const c = loaders[slotIdx]!
+        if ('analyze' in w) {
+          await c.query(`ANALYZE ${qualified(w.analyze)}`)
+          analyzed.add(key(w.analyze))
+          return
+        }
         if ('ddl' in w) {
           const st = w.ddl
           const label = `${st.kind} ${st.schema ? st.schema + '.' : ''}${st.name}`
@@ -400,6 +408,11 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
           }
           earlyDone.add(st.id)
           rep.part({id: `ddl:${st.id}`, label, state: 'done', bytes: 0, rows: 0, estBytes: 0})
+          const tk = key(st.table!)
+          const n = earlyLeft.get(tk)! - 1
+          earlyLeft.set(tk, n)
+          const t = tables.find((x) => key(x) === tk)
+          if (n === 0 && t) work.push({analyze: t})
           return
         }
         const p = w.part
@@ -437,7 +450,10 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
           partsLeft.set(p.table, left)
           if (left === 0) {
             tablesDone++
-            for (const st of early.get(key(p.table)) ?? []) work.push({ddl: st})
+            const sts = early.get(key(p.table)) ?? []
+            earlyLeft.set(key(p.table), sts.length)
+            for (const st of sts) work.push({ddl: st})
+            if (!sts.length) work.push({analyze: p.table})
           }
           await progressWrite(label)
         } catch (err) {
@@ -464,7 +480,8 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     await runPostData(o.target, null, post, o.parallel, loaders, rep, o.signal)
 
     rep.phase('analyze')
-    await runPool(tables, loaders.length || 1, async (t, i) => void (await (loaders[i] ?? control).query(`ANALYZE ${qualified(t)}`)), o.signal)
+    const toAnalyze = tables.filter((t) => !analyzed.has(key(t)))
+    await runPool(toAnalyze, loaders.length || 1, async (t, i) => void (await (loaders[i] ?? control).query(`ANALYZE ${qualified(t)}`)), o.signal)
 
     // Hand over to native logical replication at the slot's position.
     rep.phase('catch-up')
