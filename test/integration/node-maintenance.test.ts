@@ -24,6 +24,15 @@ async function dropSubs(d: string): Promise<void> {
   }
 }
 
+/** Drops every slot of the database, waiting for walsenders of dropped subscriptions to go away. */
+async function dropSlots(d: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    await sql(d, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active`)
+    if (!(await sql(d, `SELECT 1 FROM pg_replication_slots WHERE database = current_database()`)).length) return
+    await new Promise((res) => setTimeout(res, 100))
+  }
+}
+
 async function waitSynced(src: string, slot: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const r = await sql(src, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) AS lag FROM pg_replication_slots WHERE slot_name = $1`, [slot])
@@ -53,7 +62,7 @@ describe('node reinit and cancel', () => {
   })
   afterAll(async () => {
     for (const d of [dst, bigDst]) await dropSubs(d)
-    for (const d of [src, big]) await sql(d, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active`)
+    for (const d of [src, big]) await dropSlots(d)
     for (const d of [src, dst, big, bigDst]) await dropDatabase(d)
   })
 
@@ -146,6 +155,36 @@ describe('node reinit and cancel', () => {
       await dropSubs(two)
       await dropDatabase(two)
       rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
+  it('node init --bidirectional links both directions once synchronized (refused up front before PostgreSQL 16)', async () => {
+    const [a, b] = await Promise.all([freshDatabase('nre_bia'), freshDatabase('nre_bib')])
+    try {
+      await sql(a, `CREATE TABLE kv (k text PRIMARY KEY, v int); INSERT INTO kv VALUES ('a', 1)`)
+      const c = await adminClient(b)
+      await ensureRegistry(c)
+      await registerNode(c, {nodeId: 'b', host: 'localhost', port: 5432, priority: 50})
+      await c.end()
+      const major = Number((await sql(a, `SELECT current_setting('server_version_num')::int / 10000 AS m`))[0].m)
+      const r = await runCli(['node', 'init', 'b', '--from', 'a', '-d', b, '--source', a, '--direct', '--bidirectional', '--json'])
+      if (major < 16) {
+        expect(r.code).toBe(1)
+        expect(r.stdout + r.stderr).toMatch(/--bidirectional needs PostgreSQL 16/)
+        expect(await sql(a, `SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'steep_sub_b_from_a'`)).toEqual([])
+        return
+      }
+      expect(r.code, r.stdout + r.stderr).toBe(0)
+      expect(r.json()).toMatchObject({status: 'complete', link: {subscription: 'steep_sub_a_from_b'}})
+      await sql(b, `INSERT INTO kv VALUES ('from-b', 2)`)
+      for (let i = 0; i < 100 && !(await sql(a, `SELECT 1 FROM kv WHERE k = 'from-b'`)).length; i++) await new Promise((res) => setTimeout(res, 100))
+      expect(await sql(a, `SELECT k, v FROM kv ORDER BY k`)).toEqual([{k: 'a', v: 1}, {k: 'from-b', v: 2}])
+    } finally {
+      await dropSubs(a)
+      await dropSubs(b)
+      for (const d of [a, b]) await dropSlots(d)
+      await dropDatabase(a)
+      await dropDatabase(b)
     }
   })
 })

@@ -147,6 +147,8 @@ export interface PreflightOptions {
   fromNodeId: string
   schemaSync: SchemaSync
   selection: Selection
+  /** --bidirectional: both servers must support origin = none (16+). */
+  bidirectional?: boolean
 }
 
 /**
@@ -170,7 +172,13 @@ export async function preflightInit(control: pg.Client, src: pg.Client, o: Prefl
   }
 
   // Checks that change nothing: a refusal here leaves the node as it was.
-  await checkSource(src)
+  const facts = await checkSource(src)
+  if (o.bidirectional) {
+    const t = (await control.query<{n: number}>(`SELECT current_setting('server_version_num')::int AS n`)).rows[0]!.n
+    if (facts.serverVersionNum < 160000 || t < 160000) {
+      throw new StateError('--bidirectional needs PostgreSQL 16 or later on both nodes: without origin = none changes would loop', {hint: 'Initialize without --bidirectional.'})
+    }
+  }
   if ((await src.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [names.slot])).rows.length) {
     throw new StateError(`replication slot ${names.slot} already exists on the source (an init of ${o.nodeId} is running or was left behind)`, {
       hint: `steep-repl node cancel ${o.nodeId} -d TARGET --source SOURCE drops it; or pg_drop_replication_slot('${names.slot}') on the source.`,
