@@ -20,7 +20,7 @@ import {install} from '../install/migrations.js'
 import {redact} from '../redact.js'
 import {compareNodes, type DdlStatement, extractSchemaDdl} from '../schema/index.js'
 import {createSubscription, dropSubscriptionKeepSlot, runPostData} from '../snapshot/apply.js'
-import {type DataTable, listDataTables, publicationTables, readKeyBounds, readSequences, type Selection, selectTables} from '../snapshot/catalog.js'
+import {type DataTable, listDataTables, publicationTables, readSequences, type Selection, selectTables} from '../snapshot/catalog.js'
 import {dropSlotAndPublication} from '../snapshot/cleanup.js'
 import {copyPartDirect, qualified} from '../snapshot/copy.js'
 import {selectStatements, type PostDataPlan} from '../snapshot/ddl.js'
@@ -310,7 +310,6 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     // Schema inside the snapshot.
     rep.phase('schema')
     const tables = selectTables(await listDataTables(main), o.selection)
-    for (const t of tables) if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(main, t)
     const ddl = selectStatements(await extractSchemaDdl(main, {schemas: o.selection.schemas, lockTables: true}), o.selection)
     const binaryTables = await binaryEligible(main, control, tables)
     const toCreate = tables.filter((t) => !existing.has(key(t)))
@@ -343,7 +342,13 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     await control.query('RESET ALL')
 
     // Data: straight from the source's COPY into the target's COPY.
-    const parts = planParts(tables, {splitLargerThan: o.splitLargerThan})
+    // Split tables on page ranges: each part is a TID range scan of its own pages, where a key
+    // range would make each part's query scan the whole table once the range is too wide for
+    // the index.
+    const parts = planParts(
+      tables.map((t) => ({...t, intKey: undefined})),
+      {splitLargerThan: o.splitLargerThan},
+    )
     const post: PostDataPlan = {
       settings: ddl.settings,
       statements: ddl.postData.filter(wanted).map((s) => ({id: s.id, kind: s.kind, wave: s.wave, schema: s.schema, name: s.name, table: s.table, sql: s.sql, dependsOn: s.dependsOn})),
@@ -378,7 +383,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     let rows = 0
     let bytes = 0
     let lastWrite = 0
-    const partsLeft = new Map<DataTable, number>(tables.map((t) => [t, parts.filter((p) => p.table === t).length]))
+    const partsLeft = new Map<string, number>(tables.map((t) => [key(t), parts.filter((p) => key(p.table) === key(t)).length]))
     let tablesDone = 0
     const progressWrite = async (current: string | null, force = false) => {
       if (!force && Date.now() - lastWrite < 1000) return
@@ -454,8 +459,8 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
           rows += r.rows - prevRows
           await c.query('COMMIT')
           rep.part({id, label, state: 'done', bytes: r.rawBytes, rows: r.rows, estBytes: p.estBytes})
-          const left = partsLeft.get(p.table)! - 1
-          partsLeft.set(p.table, left)
+          const left = partsLeft.get(key(p.table))! - 1
+          partsLeft.set(key(p.table), left)
           if (left === 0) {
             tablesDone++
             const sts = early.get(key(p.table)) ?? []
