@@ -21,6 +21,7 @@ const SCALE = Number(process.env.SCALE ?? 10)
 const JOBS = Number(process.env.JOBS ?? 2)
 const WIDE_ROWS = Number(process.env.WIDE_ROWS ?? 100000)
 const ROUNDS = Number(process.env.ROUNDS ?? 3)
+const SPLIT = process.env.SPLIT ?? '32MB'
 const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const PGBIN = '/usr/lib/postgresql/15/bin'
 const tool = (name) => path.join(PGBIN, name)
@@ -68,11 +69,11 @@ async function main() {
     const count = async (db) => (await server.query(`SELECT (SELECT count(*) FROM pgbench_accounts) + (SELECT count(*) FROM wide) AS n`, [], db)).rows[0].n
     const runs = {
       ours: async () => {
-        const secs = await timed(process.execPath, [BIN, 'node', 'init', 'tgt', '--from', 'src', '-d', url('t_ours'), '--source', url('src'), '--direct', '--parallel', String(JOBS), '--split-larger-than', '32MB', '--json'], env)
+        const secs = await timed(process.execPath, [BIN, 'node', 'init', 'tgt', '--from', 'src', '-d', url('t_ours'), '--source', url('src'), '--direct', '--parallel', String(JOBS), '--split-larger-than', SPLIT, '--json'], env)
         phases = JSON.parse(lastStdout).result.phaseSeconds
         return secs
       },
-      pgcopydb: () => timed('pgcopydb', ['clone', '--source', url('src'), '--target', url('t_pgcopydb'), '--table-jobs', String(JOBS), '--index-jobs', String(JOBS), '--split-tables-larger-than', '32MB', '--dir', path.join(work, 'pgcopydb'), '--no-owner', '--no-acl'], env),
+      pgcopydb: () => timed('pgcopydb', ['clone', '--source', url('src'), '--target', url('t_pgcopydb'), '--table-jobs', String(JOBS), '--index-jobs', String(JOBS), '--split-tables-larger-than', SPLIT === '0' ? '0' : SPLIT, '--dir', path.join(work, 'pgcopydb'), '--no-owner', '--no-acl'], env),
       dump: async () => {
         const dumpDir = path.join(work, 'dump')
         rmSync(dumpDir, {recursive: true, force: true})

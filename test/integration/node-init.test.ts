@@ -123,6 +123,8 @@ describe('node init', () => {
     expect(prog[0]).toEqual({phase: 'complete', overall_percent: 100, tables_completed: 5, tables_total: 5, rows: true})
     // Indexes and constraints came with post-data; the source registered itself in the target's registry.
     expect((await sql(dst, `SELECT count(*)::int AS n FROM pg_indexes WHERE tablename = 'items'`))[0].n).toBe(2)
+    // ANALYZE ran (during the copy or after it) on every table.
+    expect((await sql(dst, `SELECT count(DISTINCT tablename)::int AS n FROM pg_stats WHERE tablename IN ('items', 'Order', 'nokey_log', 'typed', 'composite')`))[0].n).toBe(5)
     expect((await sql(dst, `SELECT count(*)::int AS n FROM pg_constraint WHERE conname LIKE 'Order%' AND contype = 'f'`))[0].n).toBe(1)
     expect((await sql(dst, `SELECT init_state FROM steep_repl.nodes WHERE node_id = 'src'`)).length).toBe(1)
     // A later write arrives once.

@@ -2,11 +2,15 @@
 // killed mid-copy (SIGKILL: it cleaned nothing itself).
 
 import {spawn} from 'node:child_process'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {BIN, runCli} from '../helpers/cli.js'
 import {adminClient, dropDatabase, freshDatabase, sql} from '../helpers/pg.js'
 import {resolveConnection} from '../../src/lib/connection/resolve.js'
 import {initNode} from '../../src/lib/node/init.js'
+import {generateSnapshot} from '../../src/lib/snapshot/generate.js'
 import {reinitNode} from '../../src/lib/node/maintenance.js'
 import {ensureRegistry, registerNode} from '../../src/lib/node/registry.js'
 
@@ -17,6 +21,15 @@ async function dropSubs(d: string): Promise<void> {
     await sql(d, `ALTER SUBSCRIPTION "${s.subname}" DISABLE`)
     await sql(d, `ALTER SUBSCRIPTION "${s.subname}" SET (slot_name = NONE)`)
     await sql(d, `DROP SUBSCRIPTION "${s.subname}"`)
+  }
+}
+
+/** Drops every slot of the database, waiting for walsenders of dropped subscriptions to go away. */
+async function dropSlots(d: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    await sql(d, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active`)
+    if (!(await sql(d, `SELECT 1 FROM pg_replication_slots WHERE database = current_database()`)).length) return
+    await new Promise((res) => setTimeout(res, 100))
   }
 }
 
@@ -49,7 +62,7 @@ describe('node reinit and cancel', () => {
   })
   afterAll(async () => {
     for (const d of [dst, bigDst]) await dropSubs(d)
-    for (const d of [src, big]) await sql(d, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active`)
+    for (const d of [src, big]) await dropSlots(d)
     for (const d of [src, dst, big, bigDst]) await dropDatabase(d)
   })
 
@@ -118,5 +131,60 @@ describe('node reinit and cancel', () => {
     // The node can be initialized again.
     const again = await runCli(['node', 'progress', 'n2', '-d', bigDst])
     expect(again.stdout).toMatch(/State:\s+failed/)
+  })
+
+  it('two-step path: snapshot generate on the source, node complete on the target, then writes arrive once', async () => {
+    const two = await freshDatabase('nre_two')
+    const dir = mkdtempSync(path.join(tmpdir(), 'steep-node-two-'))
+    try {
+      const c = await adminClient(two)
+      await ensureRegistry(c)
+      await registerNode(c, {nodeId: 'n3', host: 'localhost', port: 5432, priority: 50})
+      await c.end()
+      const g = await generateSnapshot({source: resolveConnection({db: src}), output: path.join(dir, 's'), parallel: 2, compression: 'gzip', selection: {}, keepSlot: true, toolVersion: 'test'})
+      await sql(src, `INSERT INTO "Order" (item_id, qty) VALUES (1, 424242)`)
+      const r = await runCli(['node', 'complete', 'n3', '--from', 'n1', '-d', two, '--source', src, '--input', path.join(dir, 's'), '--json'])
+      expect(r.code, r.stderr + r.stdout).toBe(0)
+      expect(r.json()).toMatchObject({state: 'synchronized', snapshotId: g.snapshotId, subscription: 'steep_sub_n3_from_n1'})
+      await waitSynced(src, g.manifest.slot!.name)
+      await new Promise((res) => setTimeout(res, 300))
+      expect(await orderSum(two)).toEqual(await orderSum(src))
+      expect((await sql(two, `SELECT count(*)::int AS n FROM "Order" WHERE qty = 424242`))[0].n).toBe(1)
+      expect((await sql(two, `SELECT init_state FROM steep_repl.nodes WHERE node_id = 'n3'`))[0].init_state).toBe('synchronized')
+    } finally {
+      await dropSubs(two)
+      await dropDatabase(two)
+      rmSync(dir, {recursive: true, force: true})
+    }
+  })
+
+  it('node init --bidirectional links both directions once synchronized (refused up front before PostgreSQL 16)', async () => {
+    const [a, b] = await Promise.all([freshDatabase('nre_bia'), freshDatabase('nre_bib')])
+    try {
+      await sql(a, `CREATE TABLE kv (k text PRIMARY KEY, v int); INSERT INTO kv VALUES ('a', 1)`)
+      const c = await adminClient(b)
+      await ensureRegistry(c)
+      await registerNode(c, {nodeId: 'b', host: 'localhost', port: 5432, priority: 50})
+      await c.end()
+      const major = Number((await sql(a, `SELECT current_setting('server_version_num')::int / 10000 AS m`))[0].m)
+      const r = await runCli(['node', 'init', 'b', '--from', 'a', '-d', b, '--source', a, '--direct', '--bidirectional', '--json'])
+      if (major < 16) {
+        expect(r.code).toBe(1)
+        expect(r.stdout + r.stderr).toMatch(/--bidirectional needs PostgreSQL 16/)
+        expect(await sql(a, `SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'steep_sub_b_from_a'`)).toEqual([])
+        return
+      }
+      expect(r.code, r.stdout + r.stderr).toBe(0)
+      expect(r.json()).toMatchObject({status: 'complete', link: {subscription: 'steep_sub_a_from_b'}})
+      await sql(b, `INSERT INTO kv VALUES ('from-b', 2)`)
+      for (let i = 0; i < 100 && !(await sql(a, `SELECT 1 FROM kv WHERE k = 'from-b'`)).length; i++) await new Promise((res) => setTimeout(res, 100))
+      expect(await sql(a, `SELECT k, v FROM kv ORDER BY k`)).toEqual([{k: 'a', v: 1}, {k: 'from-b', v: 2}])
+    } finally {
+      await dropSubs(a)
+      await dropSubs(b)
+      for (const d of [a, b]) await dropSlots(d)
+      await dropDatabase(a)
+      await dropDatabase(b)
+    }
   })
 })

@@ -7,6 +7,7 @@ import type {ConnParams} from '../../lib/connection/resolve.js'
 import {install} from '../../lib/install/migrations.js'
 import {type InitResult, preflight} from '../../lib/node/init.js'
 import {nodeInit} from '../../lib/node/jobs.js'
+import {type LinkResult, linkNodes} from '../../lib/node/link.js'
 import {checkNodeId} from '../../lib/node/registry.js'
 import {parseSize} from '../../lib/size.js'
 
@@ -22,6 +23,7 @@ The target must not have the source's tables, unless --schema-sync auto or an ex
     '<%= config.bin %> node init db2 --from db1 -d postgres://postgres@db2/app --source postgres://repl@db1/app --direct',
     '<%= config.bin %> node init db2 --from db1 -d db2 --source db1 --parallel 8 --split-larger-than 1GB --direct',
     '<%= config.bin %> node init db3 --from db1 -d db3 --source db1 --tables public.orders --tables public.customers --schema-sync auto --direct',
+    '<%= config.bin %> node init db2 --from db1 -d db2 --source db1 --bidirectional --direct',
   ]
 
   static override args = {id: Args.string({description: 'Id of the node to initialize (the target, registered in -d).', required: true})}
@@ -38,10 +40,11 @@ The target must not have the source's tables, unless --schema-sync auto or an ex
     'split-larger-than': Flags.string({summary: 'Split tables larger than this on disk into parts copied in parallel (0: never).', default: '1GB', helpValue: 'SIZE'}),
     'max-lag': Flags.string({summary: 'Catch-up ends when the slot lag is under this.', default: '1MB', helpValue: 'SIZE'}),
     'catchup-timeout': Flags.integer({summary: 'Seconds to wait for catch-up before failing.', default: 600, min: 1}),
+    bidirectional: Flags.boolean({summary: 'Once synchronized, also replicate back from the target to the source (node link; PostgreSQL 16+).', exclusive: ['no-wait']}),
     ...jobFlags,
   }
 
-  async run(): Promise<JobDocument> {
+  async run(): Promise<JobDocument & {link?: LinkResult}> {
     const f = this.flags
     checkNodeId(this.args.id)
     checkNodeId(f.from, '--from')
@@ -55,7 +58,7 @@ The target must not have the source's tables, unless --schema-sync auto or an ex
     const schemaSync = f['schema-sync'] as 'strict' | 'auto' | 'manual'
     const selection = {schemas: f.schema ?? [], tables, excludeTables: f['exclude-table'] ?? []}
     // Bad input ends here, with its exit code, before a job exists.
-    await preflight(db, {source: src, nodeId: this.args.id, fromNodeId: f.from, schemaSync, selection}, (m) => this.note(m))
+    await preflight(db, {source: src, nodeId: this.args.id, fromNodeId: f.from, schemaSync, selection, bidirectional: f.bidirectional}, (m) => this.note(m))
     const ref = toConnRef(f.source, src)
     const local = new Map<string, ConnParams>([[ref, src]])
     const job = await runJobCommand(
@@ -79,6 +82,8 @@ The target must not have the source's tables, unless --schema-sync auto or an ex
       },
     )
     const r = job.result as InitResult | null
+    let link: LinkResult | undefined
+    if (f.bidirectional && job.status === 'complete') link = await linkNodes({target: db, source: src, nodeId: this.args.id, peerId: f.from})
     if (!this.jsonEnabled()) {
       if (job.status === 'pending') this.log(job.id)
       else if (r)
@@ -86,6 +91,7 @@ The target must not have the source's tables, unless --schema-sync auto or an ex
           `node ${r.nodeId} synchronized from ${r.fromNodeId} in ${r.seconds}s: ${r.tables} tables (${r.parts} parts), ${r.rows} rows; subscription ${r.subscription} replicates from LSN ${r.lsn} (lag ${r.lagBytes} bytes)`,
         )
     }
-    return job
+    if (link && !this.jsonEnabled()) this.log(`bidirectional: subscription ${link.subscription} on ${link.peerId} replicates back from ${link.nodeId} (origin = none)`)
+    return link ? {...job, link} : job
   }
 }

@@ -20,7 +20,7 @@ import {install} from '../install/migrations.js'
 import {redact} from '../redact.js'
 import {compareNodes, type DdlStatement, extractSchemaDdl} from '../schema/index.js'
 import {createSubscription, dropSubscriptionKeepSlot, runPostData} from '../snapshot/apply.js'
-import {type DataTable, listDataTables, publicationTables, readKeyBounds, readSequences, type Selection, selectTables} from '../snapshot/catalog.js'
+import {type DataTable, listDataTables, publicationTables, readSequences, type Selection, selectTables} from '../snapshot/catalog.js'
 import {dropSlotAndPublication} from '../snapshot/cleanup.js'
 import {copyPartDirect, qualified} from '../snapshot/copy.js'
 import {selectStatements, type PostDataPlan} from '../snapshot/ddl.js'
@@ -147,6 +147,8 @@ export interface PreflightOptions {
   fromNodeId: string
   schemaSync: SchemaSync
   selection: Selection
+  /** --bidirectional: both servers must support origin = none (16+). */
+  bidirectional?: boolean
 }
 
 /**
@@ -170,7 +172,13 @@ export async function preflightInit(control: pg.Client, src: pg.Client, o: Prefl
   }
 
   // Checks that change nothing: a refusal here leaves the node as it was.
-  await checkSource(src)
+  const facts = await checkSource(src)
+  if (o.bidirectional) {
+    const t = (await control.query<{n: number}>(`SELECT current_setting('server_version_num')::int AS n`)).rows[0]!.n
+    if (facts.serverVersionNum < 160000 || t < 160000) {
+      throw new StateError('--bidirectional needs PostgreSQL 16 or later on both nodes: without origin = none changes would loop', {hint: 'Initialize without --bidirectional.'})
+    }
+  }
   if ((await src.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [names.slot])).rows.length) {
     throw new StateError(`replication slot ${names.slot} already exists on the source (an init of ${o.nodeId} is running or was left behind)`, {
       hint: `steep-repl node cancel ${o.nodeId} -d TARGET --source SOURCE drops it; or pg_drop_replication_slot('${names.slot}') on the source.`,
@@ -302,7 +310,6 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     // Schema inside the snapshot.
     rep.phase('schema')
     const tables = selectTables(await listDataTables(main), o.selection)
-    for (const t of tables) if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(main, t)
     const ddl = selectStatements(await extractSchemaDdl(main, {schemas: o.selection.schemas, lockTables: true}), o.selection)
     const binaryTables = await binaryEligible(main, control, tables)
     const toCreate = tables.filter((t) => !existing.has(key(t)))
@@ -335,7 +342,13 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     await control.query('RESET ALL')
 
     // Data: straight from the source's COPY into the target's COPY.
-    const parts = planParts(tables, {splitLargerThan: o.splitLargerThan})
+    // Split tables on page ranges: each part is a TID range scan of its own pages, where a key
+    // range would make each part's query scan the whole table once the range is too wide for
+    // the index.
+    const parts = planParts(
+      tables.map((t) => ({...t, intKey: undefined})),
+      {splitLargerThan: o.splitLargerThan},
+    )
     const post: PostDataPlan = {
       settings: ddl.settings,
       statements: ddl.postData.filter(wanted).map((s) => ({id: s.id, kind: s.kind, wave: s.wave, schema: s.schema, name: s.name, table: s.table, sql: s.sql, dependsOn: s.dependsOn})),
@@ -350,7 +363,10 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
       early.set(k, [...(early.get(k) ?? []), st])
     }
     const earlyDone = new Set<string>()
-    type Work = {part: (typeof parts)[number]} | {ddl: PostDataPlan['statements'][number]}
+    // ANALYZE of a table follows its early index builds (expression indexes get statistics too).
+    const earlyLeft = new Map<string, number>()
+    const analyzed = new Set<string>()
+    type Work = {part: (typeof parts)[number]} | {ddl: PostDataPlan['statements'][number]} | {analyze: DataTable}
     const work: Work[] = parts.map((part) => ({part}))
     const estTotal = parts.reduce((s, p) => s + p.estBytes, 0)
     rep.phase('data', `${tables.length} tables in ${parts.length} parts`, {bytes: Math.round(estTotal), rows: Math.round(tables.reduce((s, t) => s + t.rows, 0)), items: parts.length})
@@ -367,7 +383,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     let rows = 0
     let bytes = 0
     let lastWrite = 0
-    const partsLeft = new Map<DataTable, number>(tables.map((t) => [t, parts.filter((p) => p.table === t).length]))
+    const partsLeft = new Map<string, number>(tables.map((t) => [key(t), parts.filter((p) => key(p.table) === key(t)).length]))
     let tablesDone = 0
     const progressWrite = async (current: string | null, force = false) => {
       if (!force && Date.now() - lastWrite < 1000) return
@@ -388,6 +404,11 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
       o.parallel,
       async (w, slotIdx) => {
         const c = loaders[slotIdx]!
+        if ('analyze' in w) {
+          await c.query(`ANALYZE ${qualified(w.analyze)}`)
+          analyzed.add(key(w.analyze))
+          return
+        }
         if ('ddl' in w) {
           const st = w.ddl
           const label = `${st.kind} ${st.schema ? st.schema + '.' : ''}${st.name}`
@@ -400,6 +421,11 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
           }
           earlyDone.add(st.id)
           rep.part({id: `ddl:${st.id}`, label, state: 'done', bytes: 0, rows: 0, estBytes: 0})
+          const tk = key(st.table!)
+          const n = earlyLeft.get(tk)! - 1
+          earlyLeft.set(tk, n)
+          const t = tables.find((x) => key(x) === tk)
+          if (n === 0 && t) work.push({analyze: t})
           return
         }
         const p = w.part
@@ -431,11 +457,14 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
           rows += r.rows
           await c.query('COMMIT')
           rep.part({id, label, state: 'done', bytes: r.rawBytes, rows: r.rows, estBytes: p.estBytes})
-          const left = partsLeft.get(p.table)! - 1
-          partsLeft.set(p.table, left)
+          const left = partsLeft.get(key(p.table))! - 1
+          partsLeft.set(key(p.table), left)
           if (left === 0) {
             tablesDone++
-            for (const st of early.get(key(p.table)) ?? []) work.push({ddl: st})
+            const sts = early.get(key(p.table)) ?? []
+            earlyLeft.set(key(p.table), sts.length)
+            for (const st of sts) work.push({ddl: st})
+            if (!sts.length) work.push({analyze: p.table})
           }
           await progressWrite(label)
         } catch (err) {
@@ -462,7 +491,8 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     await runPostData(o.target, null, post, o.parallel, loaders, rep, o.signal)
 
     rep.phase('analyze')
-    await runPool(tables, loaders.length || 1, async (t, i) => void (await (loaders[i] ?? control).query(`ANALYZE ${qualified(t)}`)), o.signal)
+    const toAnalyze = tables.filter((t) => !analyzed.has(key(t)))
+    await runPool(toAnalyze, loaders.length || 1, async (t, i) => void (await (loaders[i] ?? control).query(`ANALYZE ${qualified(t)}`)), o.signal)
 
     // Hand over to native logical replication at the slot's position.
     rep.phase('catch-up')
@@ -546,7 +576,7 @@ export async function cleanupInit(
 }
 
 /** Waits until the subscription runs and the slot's confirmed position is within maxLag of the source's WAL. */
-async function waitForCatchUp(
+export async function waitForCatchUp(
   target: pg.Client,
   source: pg.Client,
   slot: string,
