@@ -2,7 +2,7 @@
 // is a sealed manifest". Commands and the job layer call this; it reports progress through a
 // Reporter and stops at the next part boundary when the signal aborts.
 
-import {randomBytes} from 'node:crypto'
+import {createHash, randomBytes} from 'node:crypto'
 import {constants} from 'node:fs'
 import {access, mkdir, readdir, rm} from 'node:fs/promises'
 import path from 'node:path'
@@ -89,10 +89,9 @@ export async function prepareOutputDir(dir: string, force: boolean): Promise<voi
   }
 }
 
-async function checkSource(client: pg.Client): Promise<{serverVersion: string; serverVersionNum: number; database: string; systemIdentifier: string}> {
+async function checkSource(client: pg.Client): Promise<{serverVersion: string; serverVersionNum: number; database: string}> {
   const r = await client.query(`SELECT current_setting('wal_level') AS wal_level, current_setting('server_version') AS v,
       current_setting('server_version_num')::int AS n, current_database() AS db,
-      (SELECT system_identifier::text FROM pg_control_system()) AS sysid,
       (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user) AS can_replicate`)
   const row = r.rows[0]
   if (row.wal_level !== 'logical') {
@@ -103,11 +102,10 @@ async function checkSource(client: pg.Client): Promise<{serverVersion: string; s
   if (!row.can_replicate) {
     throw new StateError('the source role can neither replicate nor is superuser', {hint: 'ALTER ROLE <role> REPLICATION; (as a superuser)'})
   }
-  return {serverVersion: row.v, serverVersionNum: row.n, database: row.db, systemIdentifier: row.sysid}
+  return {serverVersion: row.v, serverVersionNum: row.n, database: row.db}
 }
 
 async function writeText(file: string, text: string): Promise<{bytes: number; sha256: string}> {
-  const {createHash} = await import('node:crypto')
   const sink = new AtomicFileSink(file)
   await new Promise<void>((resolve, reject) => {
     sink.on('error', reject)
@@ -219,7 +217,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
       snapshotId,
       createdAt: new Date().toISOString(),
       tool: {name: 'steep-repl', version: o.toolVersion},
-      source: {nodeId: o.nodeId ?? null, ...server},
+      source: {nodeId: o.nodeId ?? null, ...server, systemIdentifier: slot.systemId},
       lsn: slot.lsn,
       slot: o.keepSlot ? {name: slot.slotName, kept: true} : null,
       publication: publicationName,

@@ -25,6 +25,8 @@ export interface ExportedSlot {
   lsn: string
   snapshotName: string
   temporary: boolean
+  /** The server's system identifier (IDENTIFY_SYSTEM: needs no privilege beyond REPLICATION). */
+  systemId: string
 }
 
 /**
@@ -36,12 +38,14 @@ export async function createExportedSlot(params: ConnParams, slotName: string, t
   const conn = await openClient(params, {replication: true, applicationName: 'steep-repl snapshot'})
   conn.on('error', () => {})
   try {
+    const ident = await conn.query('IDENTIFY_SYSTEM')
+    const systemId = String((ident.rows[0] as {systemid: string}).systemid)
     // Slot names are validated above: the replication protocol's commands take no parameters.
     const res = await conn.query(
       `CREATE_REPLICATION_SLOT ${slotName}${temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput (SNAPSHOT 'export')`,
     )
     const row = res.rows[0] as {slot_name: string; consistent_point: string; snapshot_name: string}
-    return {conn, slotName: row.slot_name, lsn: row.consistent_point, snapshotName: row.snapshot_name, temporary}
+    return {conn, slotName: row.slot_name, lsn: row.consistent_point, snapshotName: row.snapshot_name, temporary, systemId}
   } catch (err) {
     await conn.end().catch(() => {})
     throw err
