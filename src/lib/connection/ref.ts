@@ -7,11 +7,20 @@ import type {ConnParams} from './resolve.js'
 
 export function toConnRef(flagValue: string | undefined, p: ConnParams): string {
   if (flagValue && /^[A-Za-z0-9_.-]+$/.test(flagValue.trim())) return flagValue.trim()
+  return conninfoOf(p, false)
+}
+
+/**
+ * Resolved parameters back into a key=value string another server can use (a subscription's
+ * CONNECTION); the password only when asked for.
+ */
+export function conninfoOf(p: ConnParams, withPassword: boolean): string {
   return toKeyValue({
     host: p.host,
     port: String(p.port),
     dbname: p.dbname,
     user: p.user,
+    ...(withPassword && p.password ? {password: p.password} : {}),
     sslmode: p.sslmode,
     ...(p.sslrootcert ? {sslrootcert: p.sslrootcert} : {}),
     ...(p.sslcert ? {sslcert: p.sslcert} : {}),

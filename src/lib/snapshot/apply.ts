@@ -8,7 +8,7 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import pg from 'pg'
 import {openClient} from '../connection/connect.js'
-import {toKeyValue} from '../connection/conninfo.js'
+import {conninfoOf} from '../connection/ref.js'
 import type {ConnParams} from '../connection/resolve.js'
 import {StateError, UsageError} from '../errors.js'
 import {install} from '../install/migrations.js'
@@ -63,20 +63,6 @@ async function setPhase(c: pg.Client, id: string, phase: Phase): Promise<void> {
     `UPDATE steep_repl.snapshot_apply SET phase = $2, updated_at = now(), completed_at = CASE WHEN $2 = 'done' THEN now() END WHERE snapshot_id = $1`,
     [id, phase],
   )
-}
-
-export function subscriptionConninfo(p: ConnParams): string {
-  return toKeyValue({
-    host: p.host,
-    port: String(p.port),
-    dbname: p.dbname,
-    user: p.user,
-    ...(p.password ? {password: p.password} : {}),
-    sslmode: p.sslmode,
-    ...(p.sslrootcert ? {sslrootcert: p.sslrootcert} : {}),
-    ...(p.sslcert ? {sslcert: p.sslcert} : {}),
-    ...(p.sslkey ? {sslkey: p.sslkey} : {}),
-  })
 }
 
 export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
@@ -348,7 +334,7 @@ export async function createSubscription(
   if (o.enabled === false) withOpts.push(`enabled = false`)
   // CREATE SUBSCRIPTION cannot take parameters: literals are escaped with escapeLiteral.
   await control.query(
-    `CREATE SUBSCRIPTION ${pg.escapeIdentifier(o.name)} CONNECTION ${pg.escapeLiteral(subscriptionConninfo(o.source))} PUBLICATION ${pg.escapeIdentifier(o.publication)} WITH (${withOpts.join(', ')})`,
+    `CREATE SUBSCRIPTION ${pg.escapeIdentifier(o.name)} CONNECTION ${pg.escapeLiteral(conninfoOf(o.source, true))} PUBLICATION ${pg.escapeIdentifier(o.publication)} WITH (${withOpts.join(', ')})`,
   )
   return true
 }
