@@ -3,6 +3,7 @@
 // Every value is a bind parameter; every statement that changes a running job checks that the
 // caller still owns its lease (owner and attempt), so an executor that lost its lease changes nothing.
 
+import {StateError} from '../lib/errors.js'
 import type pg from 'pg'
 import {type JobStatus, PROGRESS_CHANNEL, WORK_CHANNEL} from './progress-schema.js'
 
@@ -303,6 +304,13 @@ export async function requestCancel(c: Queryable, id: string): Promise<JobStatus
 export async function getJob(c: Queryable, id: string): Promise<JobRow | undefined> {
   const {rows} = await c.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM steep_repl.work_queue WHERE id = $1`, [id])
   return rows[0]
+}
+
+/** The job, or the error a user gets for an id that does not exist (exit 1, with where to look). */
+export async function requireJob(c: Queryable, id: string): Promise<JobRow> {
+  const row = await getJob(c, id)
+  if (!row) throw new StateError(`job ${id} does not exist`, {hint: 'List jobs: steep-repl jobs list'})
+  return row
 }
 
 export interface ListFilter {

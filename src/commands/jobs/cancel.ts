@@ -3,7 +3,7 @@ import {BaseCommand, dbFlag} from '../../lib/base-command.js'
 import {withClient} from '../../lib/connection/connect.js'
 import {StateError} from '../../lib/errors.js'
 import {type JobDocument, followJob, jobDocument} from '../../direct/run.js'
-import {getJob, requestCancel} from '../../direct/queue.js'
+import {getJob, requestCancel, requireJob} from '../../direct/queue.js'
 import {requireJobsSchema} from '../../direct/session.js'
 import {parseDuration} from '../../direct/mode.js'
 import {createProgressView} from '../../lib/ui/progress.js'
@@ -31,8 +31,7 @@ With --wait, the command waits until the job has actually stopped (up to --timeo
     const db = await this.connection(this.flags.db)
     const row = await withClient(db, async (c) => {
       await requireJobsSchema(c, db)
-      const before = await getJob(c, id)
-      if (!before) throw new StateError(`job ${id} does not exist`, {hint: 'List jobs: steep-repl jobs list'})
+      const before = await requireJob(c, id)
       if (before.status === 'complete' || before.status === 'failed') {
         throw new StateError(`job ${id} already ended (${before.status}); nothing to cancel`)
       }

@@ -3,7 +3,7 @@ import {BaseCommand, dbFlag} from '../../lib/base-command.js'
 import {withClient} from '../../lib/connection/connect.js'
 import {StateError} from '../../lib/errors.js'
 import {type JobDocument, jobDocument} from '../../direct/run.js'
-import {getJob} from '../../direct/queue.js'
+import {requireJob} from '../../direct/queue.js'
 import {requireJobsSchema} from '../../direct/session.js'
 import {formatDuration, itemTitle, phaseTitle, rateText, summaryLine} from '../../lib/ui/progress-format.js'
 
@@ -28,9 +28,8 @@ export default class JobsShow extends BaseCommand<typeof JobsShow> {
     const db = await this.connection(this.flags.db)
     const row = await withClient(db, async (c) => {
       await requireJobsSchema(c, db)
-      return getJob(c, id)
+      return requireJob(c, id)
     })
-    if (!row) throw new StateError(`job ${id} does not exist`, {hint: 'List jobs: steep-repl jobs list'})
     const j = jobDocument(row)
     if (!this.jsonEnabled()) {
       const lines = [

@@ -1,8 +1,7 @@
 import {BaseCommand, dbFlag} from '../../lib/base-command.js'
 import {withClient} from '../../lib/connection/connect.js'
-import {StateError} from '../../lib/errors.js'
 import {type JobDocument, followJob, jobDocument, jobFlags} from '../../direct/run.js'
-import {getJob, listWorkers} from '../../direct/queue.js'
+import {listWorkers, requireJob} from '../../direct/queue.js'
 import {requireJobsSchema} from '../../direct/session.js'
 import {parseDuration} from '../../direct/mode.js'
 import {chooseProgressMode, createProgressView, defaultInteractive} from '../../lib/ui/progress.js'
@@ -28,8 +27,7 @@ Exits 0 when it completed, 1 when it failed, 4 when it was cancelled, and 5 when
     const db = await this.connection(this.flags.db)
     const row = await withClient(db, async (c) => {
       await requireJobsSchema(c, db)
-      const r = await getJob(c, id)
-      if (!r) throw new StateError(`job ${id} does not exist`, {hint: 'List jobs: steep-repl jobs list'})
+      const r = await requireJob(c, id)
       if (r.status === 'pending' && (await listWorkers(c, r.operation)).length === 0) {
         this.note(`job ${id} is pending and no live worker takes ${r.operation}: it waits until one starts (steep-repl worker -d ...)`)
       }

@@ -4,6 +4,19 @@ import type pg from 'pg'
 import {NotInstalledError, StateError, UsageError} from '../errors.js'
 import {hasMergeSchema} from './catalog.js'
 
+/** What a merge counted and did, over all its tables (the record and the result share it). */
+export interface MergeTotals {
+  total: number
+  match: number
+  conflict: number
+  aOnly: number
+  bOnly: number
+  transferredAToB: number
+  transferredBToA: number
+  conflictsResolved: number
+  conflictsSkipped: number
+}
+
 export interface MergeRecord {
   mergeId: string
   nodeA: string
@@ -17,17 +30,7 @@ export interface MergeRecord {
   completedAt: string | null
   startedBy: string
   jobId: number | null
-  totals: {
-    total: number
-    match: number
-    conflict: number
-    aOnly: number
-    bOnly: number
-    transferredAToB: number
-    transferredBToA: number
-    conflictsResolved: number
-    conflictsSkipped: number
-  }
+  totals: MergeTotals
   summary: unknown[]
   errors: string[]
 }

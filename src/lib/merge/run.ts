@@ -24,6 +24,7 @@ import type {NodeSession} from './session.js'
 import {type AuditRow, auditInsertSql, copyInSql, copyLine, fetchRowsSql, updateRowsSql} from './sql.js'
 import {chooseTimestampColumn, decide, type Resolution, type Strategy} from './strategy.js'
 import type {TableName} from './tables.js'
+import type {MergeTotals} from './audit.js'
 
 export interface MergeOptions extends TuningOptions {
   nodeA: ConnParams
@@ -74,17 +75,7 @@ export interface MergeResult {
   order: string[]
   warnings: string[]
   tables: TableOutcome[]
-  totals: {
-    total: number
-    match: number
-    conflict: number
-    aOnly: number
-    bOnly: number
-    transferredAToB: number
-    transferredBToA: number
-    conflictsResolved: number
-    conflictsSkipped: number
-  }
+  totals: MergeTotals
   seconds: number
 }
 
