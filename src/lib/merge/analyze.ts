@@ -6,7 +6,7 @@
 import {CancelledError, ConnectionError, SchemaMismatchError, StateError, UsageError} from '../errors.js'
 import type {ConnParams} from '../connection/resolve.js'
 import {estimateRows, loadTables} from './catalog.js'
-import {type DiffResult, type DiffStats, diffTable, type RowDiff} from './diff.js'
+import {type DiffResult, type DiffStats, diffTable, type OverlapCounts, type RowDiff} from './diff.js'
 import {checkTables, type TableFacts} from './preflight.js'
 import {type MergeProgress, silentProgress} from './progress.js'
 import {planBlocks} from './ranges.js'
@@ -30,16 +30,11 @@ export interface TuningOptions {
 
 export const DEFAULT_TUNING: Required<TuningOptions> = {blockRows: 64, maxBlocks: 65536, leafRows: 8, fanout: 8, batch: 2000}
 
-export interface TableAnalysis {
+export interface TableAnalysis extends OverlapCounts {
   table: string
   schema: string
   name: string
   key: string[]
-  total: number
-  match: number
-  conflict: number
-  aOnly: number
-  bOnly: number
   conflicts: RowDiff[]
   aOnlyRows: RowDiff[]
   bOnlyRows: RowDiff[]

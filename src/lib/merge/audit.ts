@@ -1,16 +1,12 @@
 // merge report: the record of a merge and its audited decisions, read from node A.
 
 import type pg from 'pg'
+import type {OverlapCounts} from './diff.js'
 import {NotInstalledError, StateError, UsageError} from '../errors.js'
 import {hasMergeSchema} from './catalog.js'
 
 /** What a merge counted and did, over all its tables (the record and the result share it). */
-export interface MergeTotals {
-  total: number
-  match: number
-  conflict: number
-  aOnly: number
-  bOnly: number
+export interface MergeTotals extends OverlapCounts {
   transferredAToB: number
   transferredBToA: number
   conflictsResolved: number

@@ -86,12 +86,16 @@ export interface DiffStats {
   leafRowsB: number
 }
 
-export interface DiffResult {
+/** The upstream categories, counted (a table's analysis and a merge's outcome share them). */
+export interface OverlapCounts {
   total: number
   match: number
   conflict: number
   aOnly: number
   bOnly: number
+}
+
+export interface DiffResult extends OverlapCounts {
   conflicts: RowDiff[]
   aOnlyRows: RowDiff[]
   bOnlyRows: RowDiff[]

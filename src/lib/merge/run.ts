@@ -25,6 +25,7 @@ import {type AuditRow, auditInsertSql, copyInSql, copyLine, fetchRowsSql, update
 import {chooseTimestampColumn, decide, type Resolution, type Strategy} from './strategy.js'
 import type {TableName} from './tables.js'
 import type {MergeTotals} from './audit.js'
+import type {OverlapCounts} from './diff.js'
 
 export interface MergeOptions extends TuningOptions {
   nodeA: ConnParams
@@ -44,17 +45,12 @@ export interface MergeOptions extends TuningOptions {
   progress?: MergeProgress
 }
 
-export interface TableOutcome {
+export interface TableOutcome extends OverlapCounts {
   table: string
   key: string[]
   timestampColumn: string | null
   /** Writes run with session_replication_role = replica (and the steep_repl_merge origin) on the node. */
   replicaRole: {a: boolean; b: boolean}
-  total: number
-  match: number
-  conflict: number
-  aOnly: number
-  bOnly: number
   /** What was done (or, in a dry run, what will be done). */
   transferredAToB: number
   transferredBToA: number
