@@ -6,11 +6,15 @@ import {checkNodeId} from '../../lib/node/registry.js'
 import {parseSize} from '../../lib/size.js'
 
 export default class NodeComplete extends BaseCommand<typeof NodeComplete> {
-  static override summary = 'Second step of the two-step init: apply a snapshot taken at a kept slot and subscribe at it.'
-  static override description = `The two-step path through files: first, on the source, steep-repl snapshot generate (it keeps a slot and a publication); then, where the target can read the directory, node complete applies the snapshot (verified, resumable with --resume), creates the subscription at the snapshot's slot (create_slot = false, copy_data = false, origin = none on 16+) and waits for the catch-up. The node goes preparing → catching_up → synchronized in the target's registry, or failed with the reason.`
+  static override summary = 'Second step of the two-step init: subscribe at the slot of a prepared (and applied) snapshot and catch up.'
+  static override description = `The two-step path through files: first steep-repl node prepare (it writes a snapshot of the source and keeps a slot and a publication at its LSN, recorded on the target node), then steep-repl snapshot apply -d TARGET --input DIR, then node complete: it checks that the recorded snapshot is applied to the target, creates the subscription at the snapshot's slot (create_slot = false, copy_data = false, origin = none on 16+; a subscription that snapshot apply --subscribe created at that slot is adopted) and waits for the catch-up. The node goes preparing → catching_up → synchronized in the target's registry, or failed with the reason (the slot stays: run node complete again, or node cancel to drop it).
+
+With --input, node complete applies the snapshot itself when it is not applied yet (verified; --resume continues an apply that stopped). --input also accepts a snapshot made with steep-repl snapshot generate (kept slot) without node prepare.`
 
   static override examples = [
-    '<%= config.bin %> snapshot generate -d postgres://repl@db1/app --output /backups/app-snap --direct',
+    '<%= config.bin %> node prepare db2 --from db1 -d postgres://postgres@db2/app --source postgres://repl@db1/app --output /backups/db2-seed --direct',
+    '<%= config.bin %> snapshot apply -d postgres://postgres@db2/app --input /backups/db2-seed --direct',
+    '<%= config.bin %> node complete db2 --from db1 -d postgres://postgres@db2/app --source postgres://repl@db1/app',
     '<%= config.bin %> node complete db2 --from db1 -d postgres://postgres@db2/app --source postgres://repl@db1/app --input /backups/app-snap',
   ]
 
@@ -20,7 +24,7 @@ export default class NodeComplete extends BaseCommand<typeof NodeComplete> {
     db: dbFlag,
     from: Flags.string({summary: 'Id of the source node.', required: true, helpValue: 'SOURCE_ID'}),
     source: Flags.string({summary: 'Connection to the source database (where the snapshot slot is).', required: true, helpValue: 'CONN'}),
-    input: Flags.string({char: 'i', summary: 'The snapshot directory.', required: true, helpValue: 'DIR'}),
+    input: Flags.string({char: 'i', summary: 'The snapshot directory, applied here if not applied yet (default: the snapshot node prepare recorded, applied with snapshot apply).', helpValue: 'DIR'}),
     parallel: Flags.integer({char: 'j', summary: 'Connections loading at once.', default: 4, min: 1, max: 64}),
     resume: Flags.boolean({summary: 'Continue an apply that stopped.'}),
     'max-lag': Flags.string({summary: 'Catch-up ends when the slot lag is under this.', default: '1MB', helpValue: 'SIZE'}),
@@ -38,13 +42,14 @@ export default class NodeComplete extends BaseCommand<typeof NodeComplete> {
       source: src,
       nodeId: this.args.id,
       fromNodeId: f.from,
-      input: path.resolve(f.input),
+      input: f.input ? path.resolve(f.input) : undefined,
       parallel: f.parallel,
       resume: f.resume,
       maxLagBytes: parseSize(f['max-lag'], '--max-lag'),
       catchupTimeoutMs: f['catchup-timeout'] * 1000,
+      log: (m) => this.note(m),
     })
-    if (!this.jsonEnabled()) this.log(`node ${r.nodeId} synchronized from ${r.fromNodeId}: snapshot ${r.snapshotId} applied (${r.tables} tables, ${r.rows} rows); subscription ${r.subscription} replicates from LSN ${r.lsn}`)
+    if (!this.jsonEnabled()) this.log(`node ${r.nodeId} synchronized from ${r.fromNodeId}: snapshot ${r.snapshotId}${r.applied ? ` applied (${r.tables} tables, ${r.rows} rows)` : ''}; subscription ${r.subscription} replicates from LSN ${r.lsn}`)
     return r
   }
 }

@@ -42,6 +42,7 @@ export default class NodeProgress extends BaseCommand<typeof NodeProgress> {
       if (p.etaSeconds !== null && p.phase === 'copying') lines.push(`ETA:      ${p.etaSeconds} seconds`)
       if (p.lagBytes !== null) lines.push(`Lag:      ${formatBytes(p.lagBytes)}`)
       if (p.lsn) lines.push(`LSN:      ${p.lsn} (slot ${p.slot})`)
+      if (p.snapshotId) lines.push(`Snapshot: ${p.snapshotId}${p.snapshotPath ? ` in ${p.snapshotPath}` : ''}`)
       if (p.jobId) lines.push(`Job:      ${p.jobId}`)
       if (p.error) lines.push(`Error:    ${p.error}`)
       this.log(lines.join('\n'))

@@ -9,6 +9,8 @@ export const OPERATION_MODULES: Record<string, () => Promise<unknown>> = {
   snapshot_apply: () => import('../../lib/snapshot/jobs.js'),
   merge_run: () => import('../../lib/merge/job.js'),
   node_init: () => import('../../lib/node/jobs.js'),
+  node_prepare: () => import('../../lib/node/jobs.js'),
+  node_reinit: () => import('../../lib/node/jobs.js'),
 }
 
 export const knownOperations = (): string[] => Object.keys(OPERATION_MODULES).sort()

@@ -29,6 +29,7 @@ import {planParts} from '../snapshot/plan.js'
 import {runPool} from '../snapshot/pool.js'
 import {createExportedSlot, createPublication, type ExportedSlot, importSnapshot, prepareSession} from '../snapshot/source.js'
 import {registerNode, requireNode, setInitState} from './registry.js'
+import {schemaFindings} from './schema-sync.js'
 import {DEFAULT_MAX_LAG_BYTES, initNames, overallPercent} from './state.js'
 
 export type SchemaSync = 'strict' | 'auto' | 'manual'
@@ -200,12 +201,18 @@ export async function preflightInit(control: pg.Client, src: pg.Client, o: Prefl
         hint: 'Initialize into an empty database, or pass --schema-sync auto (or an explicit --tables list) to load into the existing, empty tables.',
       })
     }
+    // The schema capability's comparison (what steep-repl schema compare reports), source as A.
     const report = await compareNodes(src, control, {schemas: o.selection.schemas, labelA: o.fromNodeId, labelB: o.nodeId})
-    const differing = report.tables.filter((t) => t.status === 'MISMATCH' && existing.has(`${t.schema}.${t.table}`))
-    if (differing.length) {
-      const lines = differing.slice(0, 10).map((t) => `${t.schema}.${t.table}: ${t.differences.map((d) => d.column).join(', ') || 'definition differs'}`)
-      if (o.schemaSync === 'manual') log(`WARNING: schema mismatch (${differing.length} tables): ${lines.join('; ')}. Proceeding may load rows that do not fit.`)
-      else throw new SchemaMismatchError(`schema mismatch between ${o.fromNodeId} and ${o.nodeId} (${differing.length} tables): ${lines.join('; ')}`, {hint: 'Fix the target schema, or pass --schema-sync manual to proceed anyway.'})
+    const inScope = candidates.filter((t) => existing.has(key(t)))
+    const f = schemaFindings(report, inScope)
+    if (f.notes.length) log(`schema differences that do not block replication (${f.notes.length}): ${f.notes.slice(0, 10).join('; ')}${f.notes.length > 10 ? '; …' : ''}`)
+    if (f.blocking.length) {
+      const lines = `${f.blocking.slice(0, 10).join('; ')}${f.blocking.length > 10 ? `; … and ${f.blocking.length - 10} more` : ''}`
+      if (o.schemaSync === 'manual') log(`WARNING: schema mismatch (${f.blocking.length} differences): ${lines}. Proceeding may load rows that do not fit or break replication.`)
+      else
+        throw new SchemaMismatchError(`schema mismatch between ${o.fromNodeId} and ${o.nodeId} (${f.blocking.length} differences): ${lines}`, {
+          hint: `steep-repl schema compare --node-a SOURCE --node-b TARGET shows them; fix the target schema, or pass --schema-sync manual to proceed anyway.`,
+        })
     }
     for (const k of existing) {
       const [s, n] = [k.slice(0, k.indexOf('.')), k.slice(k.indexOf('.') + 1)]

@@ -11,6 +11,7 @@ import {hostname} from 'node:os'
 import pg from 'pg'
 import {openClient} from '../connection/connect.js'
 import type {ConnParams} from '../connection/resolve.js'
+import {redact} from '../redact.js'
 import {CancelledError, StateError, TimeoutError, UsageError} from '../errors.js'
 import {getJob, requestCancel} from '../../direct/queue.js'
 import {qualified} from '../snapshot/copy.js'
@@ -20,6 +21,7 @@ import {dropSubscriptionKeepSlot} from '../snapshot/apply.js'
 import {cleanupInit, writeProgress} from './init.js'
 import {readProgress} from './progress.js'
 import {requireNode, setInitState} from './registry.js'
+import type {Reporter} from '../snapshot/generate.js'
 import {initNames, RUNNING_STATES} from './state.js'
 
 const REINIT_ORIGIN = 'steep_reinit'
@@ -81,6 +83,16 @@ export async function cancelInit(target: ConnParams, source: ConnParams | null, 
         }
       }
     }
+    if (node.initState === 'reinitializing') {
+      // A reinit created nothing: its tables stay in the subscription (PostgreSQL's table sync
+      // goes on copying them); replication is kept. Only the state says the reinit did not finish.
+      const now = (await requireNode(c, nodeId)).initState
+      if (now !== 'failed') {
+        await setInitState(c, nodeId, 'failed')
+        await writeProgress(c, nodeId, {phase: 'failed', error_message: 'reinit cancelled by node cancel'}).catch(() => {})
+      }
+      return {nodeId, jobCancelled, subscriptionDropped: false, slotDropped: false, publicationDropped: false, tablesDropped: 0, state: 'failed'}
+    }
     // Whatever is still there (an executor that was killed cleaned nothing).
     const names = p?.sourceNode ? initNames(nodeId, p.sourceNode) : null
     const created = ((await c.query(`SELECT created_tables FROM steep_repl.init_progress WHERE node_id = $1`, [nodeId])).rows[0]?.created_tables ?? []) as Array<{schema: string; name: string}>
@@ -112,6 +124,10 @@ export interface ReinitOptions {
   timeoutMs?: number
   signal?: AbortSignal
   log?: (m: string) => void
+  /** Phases prepare, truncate, copy; one part per table (done when its table sync is ready). */
+  reporter?: Reporter
+  /** The job running this reinit (recorded in init_progress so node cancel can stop it). */
+  jobId?: string
 }
 
 export interface ReinitResult {
@@ -148,12 +164,14 @@ async function truncateWithOrigin(c: pg.Client, tables: Array<{schema: string; n
 export async function reinitNode(o: ReinitOptions): Promise<ReinitResult> {
   const started = Date.now()
   const log = o.log ?? (() => {})
+  const rep = o.reporter
   const c = await openClient(o.target, {applicationName: 'steep-repl node reinit'})
   c.on('error', () => {})
   const src = await openClient(o.source, {applicationName: 'steep-repl node reinit'})
   src.on('error', () => {})
   let touched = false
   try {
+    rep?.phase('prepare')
     const node = await requireNode(c, o.nodeId)
     if (!['synchronized', 'diverged', 'failed'].includes(node.initState)) throw new StateError(`node ${o.nodeId} is ${node.initState}; reinit needs a synchronized, diverged or failed node`)
     if (!node.initSourceNode) throw new StateError(`node ${o.nodeId} has no init source recorded`, {hint: 'Initialize it with steep-repl node init.'})
@@ -183,15 +201,22 @@ export async function reinitNode(o: ReinitOptions): Promise<ReinitResult> {
       touched = true
       await dropSubscriptionKeepSlot(c, sub.name)
       await dropSlotAndPublication(src, sub.slot, sub.publication)
+      rep?.phase('truncate', `${tables.length} tables`)
       await truncateWithOrigin(c, tables)
       await c.query(`DELETE FROM steep_repl.init_progress WHERE node_id = $1`, [o.nodeId])
+      rep?.phase('done')
       log(`node ${o.nodeId} is uninitialized; start again with: steep-repl node init ${o.nodeId} --from ${node.initSourceNode} --schema-sync auto ...`)
       return {nodeId: o.nodeId, state: 'uninitialized', tables: names, seconds: (Date.now() - started) / 1000}
     }
 
     await setInitState(c, o.nodeId, 'reinitializing')
     touched = true
-    await writeProgress(c, o.nodeId, {phase: 'copying', tables_total: tables.length, tables_completed: 0, overall_percent: 0, error_message: null}).catch(() => {})
+    await writeProgress(c, o.nodeId, {phase: 'copying', tables_total: tables.length, tables_completed: 0, overall_percent: 0, error_message: null, job_id: o.jobId ?? null}).catch(() => {})
+    const sizes = new Map(
+      (
+        await src.query<{k: string; b: string}>(`SELECT x AS k, pg_relation_size(to_regclass(x))::text AS b FROM unnest($1::text[]) x`, [tables.map((t) => qualified(t))])
+      ).rows.map((r) => [r.k, Number(r.b ?? 0)]),
+    )
     const list = tables.map((t) => qualified(t)).join(', ')
     const subId = pg.escapeIdentifier(sub.name)
     const pubId = pg.escapeIdentifier(sub.publication)
@@ -199,20 +224,31 @@ export async function reinitNode(o: ReinitOptions): Promise<ReinitResult> {
     await src.query(`ALTER PUBLICATION ${pubId} DROP TABLE ${list}`)
     await c.query(`ALTER SUBSCRIPTION ${subId} REFRESH PUBLICATION WITH (copy_data = false)`)
     // 2. Emptied with an origin set.
+    rep?.phase('truncate', `${tables.length} tables`)
     await truncateWithOrigin(c, tables)
     // 3. Back in: table sync copies each and catches it up to the stream.
     await src.query(`ALTER PUBLICATION ${pubId} ADD TABLE ${list}`)
     await c.query(`ALTER SUBSCRIPTION ${subId} REFRESH PUBLICATION WITH (copy_data = true)`)
+    const total = [...sizes.values()].reduce((a, b) => a + b, 0)
+    rep?.phase('copy', `${tables.length} tables through table synchronization`, {bytes: total, items: tables.length})
+    for (const t of tables) rep?.part({id: qualified(t), label: `${t.schema}.${t.name}`, state: 'start', bytes: 0, rows: 0, estBytes: sizes.get(qualified(t)) ?? 0})
+    const reported = new Set<string>()
     const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000)
     for (;;) {
       if (o.signal?.aborted) throw new CancelledError('reinit cancelled')
-      const r = await c.query<{ready: number}>(
-        `SELECT count(*) FILTER (WHERE sr.srsubstate = 'r')::int AS ready FROM pg_subscription_rel sr JOIN pg_subscription s ON s.oid = sr.srsubid
-          WHERE s.subname = $1 AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-            AND sr.srrelid = ANY (SELECT to_regclass(x) FROM unnest($2::text[]) x)`,
+      const r = await c.query<{k: string}>(
+        `SELECT x AS k FROM unnest($2::text[]) x JOIN pg_subscription_rel sr ON sr.srrelid = to_regclass(x) AND sr.srsubstate = 'r'
+           JOIN pg_subscription s ON s.oid = sr.srsubid
+          WHERE s.subname = $1 AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
         [sub.name, tables.map((t) => qualified(t))],
       )
-      const ready = r.rows[0]!.ready
+      for (const {k} of r.rows) {
+        if (reported.has(k)) continue
+        reported.add(k)
+        const b = sizes.get(k) ?? 0
+        rep?.part({id: k, label: k, state: 'done', bytes: b, rows: 0, estBytes: b})
+      }
+      const ready = r.rows.length
       await writeProgress(c, o.nodeId, {tables_completed: ready, overall_percent: (ready / tables.length) * 100}).catch(() => {})
       if (ready >= tables.length) break
       if (Date.now() > deadline) throw new TimeoutError(`${tables.length - ready} of ${tables.length} tables were not synchronized in time`)
@@ -220,11 +256,13 @@ export async function reinitNode(o: ReinitOptions): Promise<ReinitResult> {
     }
     await setInitState(c, o.nodeId, 'synchronized', {completed: true})
     await writeProgress(c, o.nodeId, {phase: 'complete', overall_percent: 100, tables_completed: tables.length}).catch(() => {})
+    rep?.phase('done')
     return {nodeId: o.nodeId, state: 'synchronized', tables: names, seconds: Math.round((Date.now() - started) / 100) / 10}
   } catch (err) {
     if (touched) {
       await setInitState(c, o.nodeId, 'failed').catch(() => {})
-      await writeProgress(c, o.nodeId, {phase: 'failed', error_message: (err as Error).message}).catch(() => {})
+      const reason = o.signal?.aborted ? `cancelled: ${(err as Error).message}` : (err as Error).message
+      await writeProgress(c, o.nodeId, {phase: 'failed', error_message: redact(reason)}).catch(() => {})
     }
     throw err
   } finally {

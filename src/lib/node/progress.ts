@@ -21,6 +21,9 @@ export interface InitProgress {
   publication: string | null
   subscription: string | null
   jobId: string | null
+  /** node prepare: the snapshot the node completes from, and where it was written. */
+  snapshotId: string | null
+  snapshotPath: string | null
   startedAt: string
   updatedAt: string
   error: string | null
@@ -52,6 +55,8 @@ export async function readProgress(c: pg.Client, nodeId: string): Promise<InitPr
     publication: x.publication_name,
     subscription: x.subscription_name,
     jobId: x.job_id,
+    snapshotId: x.snapshot_id ?? null,
+    snapshotPath: x.snapshot_path ?? null,
     startedAt: x.started_at.toISOString(),
     updatedAt: x.updated_at.toISOString(),
     error: x.error_message,
