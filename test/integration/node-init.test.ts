@@ -1,14 +1,17 @@
-// node init end to end on real PostgreSQL: a writer keeps inserting and updating on the source
-// while the target is cloned and handed over to a subscription at the slot's LSN; afterwards both
-// sides have identical per-table checksums. A cancel mid-copy leaves no slot, publication,
-// subscription or created table behind and the node failed. Bad input: the right exit codes.
+// node init end to end on three real PostgreSQL servers (the shared one holds the source, two
+// extra ones the targets): a writer keeps inserting and updating on the source while the target
+// is cloned and handed over to a subscription at the slot's LSN; afterwards both sides have
+// identical per-table checksums. A cancel mid-copy leaves no slot, publication, subscription or
+// created table behind and the node failed. Bad input: the right exit codes; --schema-sync strict
+// refuses exactly on what schema compare reports as blocking. node link: a row written on each
+// side arrives on the other once and does not loop.
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {runCli} from '../helpers/cli.js'
 import {adminClient, dropDatabase, freshDatabase, sql} from '../helpers/pg.js'
 import {resolveConnection} from '../../src/lib/connection/resolve.js'
-import {initNode} from '../../src/lib/node/init.js'
-import {ensureRegistry, registerNode} from '../../src/lib/node/registry.js'
+import {initNode, preflight} from '../../src/lib/node/init.js'
+import {dropSlots, dropSubs, registerTarget, type Server, startNodeServers, stopServers, waitFor, waitSame} from './node-support.js'
 
 const FIXTURE = `
   CREATE TABLE items (id bigserial PRIMARY KEY, v int NOT NULL, note text);
@@ -42,42 +45,25 @@ async function checksums(url: string): Promise<Record<string, string>> {
   return Object.fromEntries(rows.map((r) => [r.t, r.c]))
 }
 
-async function waitSynced(src: string, slot: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const r = await sql(src, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) AS lag FROM pg_replication_slots WHERE slot_name = $1`, [slot])
-    if (r.length && Number(r[0].lag) <= 0) return
-    await new Promise((res) => setTimeout(res, 100))
-  }
-}
-
-describe('node init', () => {
+describe('node init', {timeout: 120_000}, () => {
+  let servers: Server[] = []
   let src: string
   let dst: string
   let dst2: string
   beforeAll(async () => {
+    servers = await startNodeServers(2)
     src = await freshDatabase('ninit_src')
-    dst = await freshDatabase('ninit_dst')
-    dst2 = await freshDatabase('ninit_dst2')
+    dst = await freshDatabase('ninit_dst', servers[0]!.url())
+    dst2 = await freshDatabase('ninit_dst2', servers[1]!.url())
     await sql(src, FIXTURE)
-    for (const d of [dst, dst2]) {
-      const c = await adminClient(d)
-      await ensureRegistry(c)
-      await registerNode(c, {nodeId: 'dst', host: 'localhost', port: 5432, priority: 50})
-      await c.end()
-    }
+    await registerTarget(dst, 'dst', servers[0]!.info.port)
+    await registerTarget(dst2, 'dst', servers[1]!.info.port)
   })
   afterAll(async () => {
-    for (const d of [src, dst, dst2]) {
-      await sql(d, `SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`).then(async (subs) => {
-        for (const s of subs) {
-          await sql(d, `ALTER SUBSCRIPTION "${s.subname}" DISABLE`)
-          await sql(d, `ALTER SUBSCRIPTION "${s.subname}" SET (slot_name = NONE)`)
-          await sql(d, `DROP SUBSCRIPTION "${s.subname}"`)
-        }
-      })
-    }
-    for (const d of [src, dst]) await sql(d, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active`)
-    for (const d of [src, dst, dst2]) await dropDatabase(d)
+    for (const d of [src, dst, dst2]) await dropSubs(d).catch(() => {})
+    for (const d of [src, dst]) await dropSlots(d)
+    await dropDatabase(src)
+    await stopServers(servers)
   })
 
   it('clones while a writer runs, hands over at the LSN, and ends with identical checksums', async () => {
@@ -115,8 +101,8 @@ describe('node init', () => {
     expect(r).toMatchObject({state: 'synchronized', subscription: 'steep_sub_dst_from_src', tables: 5, createdTables: 5})
     expect(r.parts).toBeGreaterThan(3)
     expect(states).toEqual(['prepare', 'schema', 'data', 'sequences', 'post-data', 'analyze', 'catch-up', 'done'])
-    await waitSynced(src, r.slot)
-    expect(await checksums(dst)).toEqual(await checksums(src))
+    // The writer stopped: the target converges on the source (a difference times out, showing both).
+    await waitSame(src, dst, checksums, 'identical per-table checksums')
     const node = await sql(dst, `SELECT init_state, init_source_node, init_completed_at IS NOT NULL AS done FROM steep_repl.nodes WHERE node_id = 'dst'`)
     expect(node[0]).toEqual({init_state: 'synchronized', init_source_node: 'src', done: true})
     const prog = await sql(dst, `SELECT phase, overall_percent, tables_completed, tables_total, rows_copied > 0 AS rows FROM steep_repl.init_progress WHERE node_id = 'dst'`)
@@ -129,9 +115,8 @@ describe('node init', () => {
     expect((await sql(dst, `SELECT init_state FROM steep_repl.nodes WHERE node_id = 'src'`)).length).toBe(1)
     // A later write arrives once.
     await sql(src, `INSERT INTO items (v, note) VALUES (-1, 'after')`)
-    await waitSynced(src, r.slot)
-    await new Promise((res) => setTimeout(res, 300))
-    expect((await sql(dst, `SELECT count(*)::int AS n FROM items WHERE note = 'after'`))[0].n).toBe(1)
+    await waitFor('the row written after the handover on the target', async () => (await sql(dst, `SELECT count(*)::int AS n FROM items WHERE note = 'after'`))[0].n > 0)
+    expect(await checksums(dst)).toEqual(await checksums(src))
     // node progress shows it; a second init is refused.
     const p = await runCli(['node', 'progress', 'dst', '-d', dst, '--json'])
     expect(p.code, p.stderr).toBe(0)
@@ -199,6 +184,42 @@ describe('node init', () => {
     expect((await sql(dst2, `SELECT init_state FROM steep_repl.nodes WHERE node_id = 'dst'`))[0].init_state).toBe('failed')
   })
 
+  it('--schema-sync strict refuses exactly on what schema compare reports as blocking; manual warns', async () => {
+    // dst2 has items with an extra column (previous test): schema compare calls it blocking.
+    await sql(dst2, `ALTER TABLE items ALTER COLUMN note SET DEFAULT 'n/a'`)
+    const blockingOf = async () => {
+      const cmp = await runCli(['schema', 'compare', '--node-a', src, '--node-b', dst2, '--json'])
+      const items = cmp.json().tables.find((t: {key: string}) => t.key === 'public.items')
+      return {
+        blocking: items.differences.filter((d: {blocking: boolean}) => d.blocking).map((d: {column: string; message: string}) => `public.items.${d.column}: ${d.message}`),
+        other: items.differences.filter((d: {blocking: boolean}) => !d.blocking).map((d: {column: string; message: string}) => `public.items.${d.column}: ${d.message}`),
+      }
+    }
+    let want = await blockingOf()
+    expect(want.blocking).toEqual(['public.items.extra: missing on node A (breaks replication)'])
+    expect(want.other).toHaveLength(1)
+    const r = await runCli(['node', 'init', 'dst', '--from', 'src3', '-d', dst2, '--source', src, '--tables', 'public.items', '--schema-sync', 'strict', '--direct'])
+    expect(r.code, r.stderr).toBe(3)
+    const error = r.stderr.split('\n').find((l) => l.startsWith('Error:')) ?? ''
+    expect(error).toContain(`(1 differences): ${want.blocking[0]}`)
+    expect(error).not.toContain(want.other[0])
+    // What does not block is noted, not refused.
+    expect(r.stderr).toContain(want.other[0])
+    // manual: the same finding is a warning, and nothing stops the init.
+    const notes: string[] = []
+    const opts = {source: resolveConnection({db: src}), nodeId: 'dst', fromNodeId: 'src3', selection: {tables: ['public.items']}}
+    await expect(preflight(resolveConnection({db: dst2}), {...opts, schemaSync: 'manual'}, (m) => notes.push(m))).resolves.toEqual({tables: 1, existing: 1})
+    expect(notes.join('\n')).toContain(`WARNING: schema mismatch (1 differences): ${want.blocking[0]}`)
+    // Only a default differs now: schema compare does not block, neither does strict (it notes it).
+    await sql(dst2, `ALTER TABLE items DROP COLUMN extra`)
+    want = await blockingOf()
+    expect(want.blocking).toEqual([])
+    notes.length = 0
+    await expect(preflight(resolveConnection({db: dst2}), {...opts, schemaSync: 'strict'}, (m) => notes.push(m))).resolves.toEqual({tables: 1, existing: 1})
+    expect(notes.join('\n')).toContain(want.other[0])
+    expect(await sql(src, `SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'steep_sub_dst_from_src3'`)).toEqual([])
+  })
+
   it('node link makes the pair bidirectional: a row written on each side arrives on the other once, and nothing loops', async () => {
     const major = Number((await sql(src, `SELECT current_setting('server_version_num')::int / 10000 AS m`))[0].m)
     const r = await runCli(['node', 'link', 'dst', 'src', '-d', dst, '--source', src, '--json'])
@@ -214,11 +235,13 @@ describe('node init', () => {
     await sql(src, `INSERT INTO nokey_log (msg) VALUES ('from-src')`)
     const count = async (u: string) => (await sql(u, `SELECT msg, count(*)::int AS n FROM nokey_log WHERE msg LIKE 'from-%' GROUP BY msg ORDER BY msg`))
     const want = [{msg: 'from-dst', n: 1}, {msg: 'from-src', n: 1}]
-    for (let i = 0; i < 100; i++) {
-      if (JSON.stringify(await count(src)) === JSON.stringify(want) && JSON.stringify(await count(dst)) === JSON.stringify(want)) break
-      await new Promise((res) => setTimeout(res, 100))
-    }
-    await new Promise((res) => setTimeout(res, 1000))
+    await waitSame(src, dst, count, 'both rows on both sides')
+    expect(await count(src)).toEqual(want)
+    // A marker written on each side after that travels the same ordered stream as a looped copy
+    // would: once each marker has arrived, a loop would have shown.
+    await sql(src, `INSERT INTO nokey_log (msg) VALUES ('marker-src')`)
+    await sql(dst, `INSERT INTO nokey_log (msg) VALUES ('marker-dst')`)
+    await waitFor('the markers on the other side', async () => (await sql(dst, `SELECT 1 FROM nokey_log WHERE msg = 'marker-src'`)).length > 0 && (await sql(src, `SELECT 1 FROM nokey_log WHERE msg = 'marker-dst'`)).length > 0)
     expect(await count(src)).toEqual(want)
     expect(await count(dst)).toEqual(want)
     // Linking twice is refused.

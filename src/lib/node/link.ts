@@ -13,6 +13,7 @@ import {createSubscription, dropSubscriptionKeepSlot} from '../snapshot/apply.js
 import {createPublication} from '../snapshot/source.js'
 import {dropSlotAndPublication} from '../snapshot/cleanup.js'
 import {requireNode} from './registry.js'
+import {schemaFindings} from './schema-sync.js'
 import {DEFAULT_MAX_LAG_BYTES, initNames} from './state.js'
 
 export interface LinkResult {
@@ -47,9 +48,13 @@ export async function linkNodes(o: {target: ConnParams; source: ConnParams; node
     if (!fwdPub.length) throw new StateError(`publication ${forward.publication} is missing on ${o.peerId}`)
     const tables = fwdPub.map((r) => ({schema: r.schemaname, name: r.tablename}))
     const report = await compareNodes(s, t, {labelA: o.peerId, labelB: o.nodeId})
-    const wanted = new Set(tables.map((x) => `${x.schema}.${x.name}`))
-    const differing = report.tables.filter((x) => wanted.has(`${x.schema}.${x.table}`) && x.status !== 'MATCH')
-    if (differing.length) throw new SchemaMismatchError(`the nodes' schemas differ for ${differing.map((x) => `${x.schema}.${x.table} (${x.status})`).join(', ')}; a link would break replication`)
+    // What schema compare reports as blocking for the replicated tables refuses the link.
+    const findings = schemaFindings(report, tables)
+    if (findings.blocking.length) {
+      throw new SchemaMismatchError(`the nodes' schemas differ (${findings.blocking.length}): ${findings.blocking.slice(0, 10).join('; ')}; a link would break replication`, {
+        hint: 'steep-repl schema compare --node-a SOURCE --node-b TARGET shows them.',
+      })
+    }
     const lag = await s.query<{lag: string | null}>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag FROM pg_replication_slots WHERE slot_name = $1`, [forward.slot])
     if (!lag.rows.length) throw new StateError(`slot ${forward.slot} is missing on ${o.peerId}`)
     if (Number(lag.rows[0]!.lag ?? 0) > (o.maxLagBytes ?? DEFAULT_MAX_LAG_BYTES)) throw new StateError(`${o.nodeId} is ${lag.rows[0]!.lag} bytes behind ${o.peerId}; link when it has caught up`)
