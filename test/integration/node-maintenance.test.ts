@@ -1,5 +1,8 @@
-// node reinit of one table while replication runs, and node cancel after the init's process was
-// killed mid-copy (SIGKILL: it cleaned nothing itself).
+// node reinit of one table while replication runs (as a job), node cancel after the init's process
+// was killed mid-copy (SIGKILL: it cleaned nothing itself), the two-step path (node prepare →
+// snapshot apply → node complete) and a prepare that fails, and init --bidirectional. Three real
+// servers: the sources on the shared one, the targets on two extra ones. Every wait polls a
+// condition with a deadline (no fixed sleeps), so the file holds under load and on PostgreSQL 15.
 
 import {spawn} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
@@ -10,101 +13,93 @@ import {BIN, runCli} from '../helpers/cli.js'
 import {adminClient, dropDatabase, freshDatabase, sql} from '../helpers/pg.js'
 import {resolveConnection} from '../../src/lib/connection/resolve.js'
 import {initNode} from '../../src/lib/node/init.js'
-import {generateSnapshot} from '../../src/lib/snapshot/generate.js'
-import {reinitNode} from '../../src/lib/node/maintenance.js'
-import {ensureRegistry, registerNode} from '../../src/lib/node/registry.js'
-
-const sameDb = `subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`
-
-async function dropSubs(d: string): Promise<void> {
-  for (const s of await sql(d, `SELECT subname FROM pg_subscription WHERE ${sameDb}`)) {
-    await sql(d, `ALTER SUBSCRIPTION "${s.subname}" DISABLE`)
-    await sql(d, `ALTER SUBSCRIPTION "${s.subname}" SET (slot_name = NONE)`)
-    await sql(d, `DROP SUBSCRIPTION "${s.subname}"`)
-  }
-}
-
-/** Drops every slot of the database, waiting for walsenders of dropped subscriptions to go away. */
-async function dropSlots(d: string): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    await sql(d, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database() AND NOT active`)
-    if (!(await sql(d, `SELECT 1 FROM pg_replication_slots WHERE database = current_database()`)).length) return
-    await new Promise((res) => setTimeout(res, 100))
-  }
-}
-
-async function waitSynced(src: string, slot: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const r = await sql(src, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) AS lag FROM pg_replication_slots WHERE slot_name = $1`, [slot])
-    if (r.length && Number(r[0].lag) <= 0) return
-    await new Promise((res) => setTimeout(res, 100))
-  }
-}
+import {dropSlots, dropSubs, registerTarget, type Server, startNodeServers, stopServers, waitFor, waitSame} from './node-support.js'
 
 const orderSum = (u: string) => sql(u, `SELECT count(*)::int AS n, md5(string_agg(o::text, ',' ORDER BY id)) AS h FROM "Order" o`)
+const itemSum = (u: string) => sql(u, `SELECT count(*)::int AS n, md5(string_agg(i::text, ',' ORDER BY id)) AS h FROM item i`)
+const stateOf = async (u: string, id: string) => (await sql(u, `SELECT init_state FROM steep_repl.nodes WHERE node_id = $1`, [id]))[0]?.init_state
 
-// Catch-up after a reinit or a two-step handover is slower on PostgreSQL 15 under load: more room than the default 60 s.
-describe('node reinit and cancel', {timeout: 180_000}, () => {
+describe('node reinit, cancel, prepare/complete', {timeout: 180_000}, () => {
+  let servers: Server[] = []
   let src: string
-  let dst: string
   let big: string
+  let dst: string
   let bigDst: string
+  const dirs: string[] = []
+  const tmp = () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'steep-node-two-'))
+    dirs.push(d)
+    return d
+  }
   beforeAll(async () => {
-    ;[src, dst, big, bigDst] = await Promise.all([freshDatabase('nre_src'), freshDatabase('nre_dst'), freshDatabase('nre_big'), freshDatabase('nre_bigdst')])
+    servers = await startNodeServers(2)
+    ;[src, big] = await Promise.all([freshDatabase('nre_src'), freshDatabase('nre_big')])
+    ;[dst, bigDst] = await Promise.all([freshDatabase('nre_dst', servers[0]!.url()), freshDatabase('nre_bigdst', servers[1]!.url())])
     await sql(src, `CREATE TABLE item (id int PRIMARY KEY, v int); INSERT INTO item SELECT i, i FROM generate_series(1, 2000) i;
       CREATE TABLE "Order" (id serial PRIMARY KEY, item_id int REFERENCES item (id), qty int); INSERT INTO "Order" (item_id, qty) SELECT 1 + i % 2000, i FROM generate_series(1, 20000) i`)
     await sql(big, `CREATE TABLE payload (id int PRIMARY KEY, body text); INSERT INTO payload SELECT i, repeat(md5(i::text), 6) FROM generate_series(1, 400000) i`)
-    for (const d of [dst, bigDst]) {
-      const c = await adminClient(d)
-      await ensureRegistry(c)
-      await registerNode(c, {nodeId: 'n2', host: 'localhost', port: 5432, priority: 50})
-      await c.end()
-    }
+    await registerTarget(dst, 'n2', servers[0]!.info.port)
+    await registerTarget(bigDst, 'n2', servers[1]!.info.port)
   })
   afterAll(async () => {
-    for (const d of [dst, bigDst]) await dropSubs(d)
+    for (const d of [dst, bigDst, src]) await dropSubs(d).catch(() => {})
     for (const d of [src, big]) await dropSlots(d)
-    for (const d of [src, dst, big, bigDst]) await dropDatabase(d)
+    for (const d of [src, big]) await dropDatabase(d)
+    await stopServers(servers)
+    for (const d of dirs) rmSync(d, {recursive: true, force: true})
   })
 
-  it('reinit of one table while replication runs re-copies it and catches it up', async () => {
+  it('reinit of one table while replication runs: a job that re-copies it and catches it up', async () => {
     const r = await initNode({target: resolveConnection({db: dst}), source: resolveConnection({db: src}), nodeId: 'n2', fromNodeId: 'n1', parallel: 2, schemaSync: 'strict', selection: {}})
     expect(r.state).toBe('synchronized')
     // The copy on the target drifts (a local write nobody replicates).
     await sql(dst, `UPDATE "Order" SET qty = -1 WHERE id <= 10`)
+    await waitSame(src, dst, itemSum, 'item replicated')
     expect(await orderSum(dst)).not.toEqual(await orderSum(src))
     let stop = false
+    let writes = 0
     const writer = (async () => {
       const c = await adminClient(src)
-      let i = 0
-      while (!stop) {
-        await c.query(`INSERT INTO "Order" (item_id, qty) VALUES (1, $1)`, [i])
-        await c.query(`UPDATE "Order" SET qty = qty + 1 WHERE id = $1`, [1 + (i++ % 20000)])
-        await c.query(`UPDATE item SET v = v + 1 WHERE id = $1`, [1 + (i % 2000)])
+      try {
+        while (!stop) {
+          await c.query(`INSERT INTO "Order" (item_id, qty) VALUES (1, $1)`, [writes])
+          await c.query(`UPDATE "Order" SET qty = qty + 1 WHERE id = $1`, [1 + (writes % 20000)])
+          await c.query(`UPDATE item SET v = v + 1 WHERE id = $1`, [1 + (writes % 2000)])
+          writes++
+        }
+      } finally {
+        await c.end()
       }
-      await c.end()
     })()
     const states: string[] = []
     const poll = setInterval(() => {
       void sql(dst, `SELECT init_state FROM steep_repl.nodes WHERE node_id = 'n2'`).then((x) => states.push(x[0]?.init_state)).catch(() => {})
     }, 50)
-    const rr = await reinitNode({target: resolveConnection({db: dst}), source: resolveConnection({db: src}), nodeId: 'n2', mode: {tables: ['public.Order'.replace('Order', '"Order"')]}, timeoutMs: 60_000})
+    const cli = await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src, '--tables', 'public."Order"', '--direct', '--json'], {timeoutMs: 150_000})
     clearInterval(poll)
     stop = true
     await writer
-    expect(rr).toMatchObject({state: 'synchronized', tables: ['public.Order']})
+    expect(cli.code, cli.stderr + cli.stdout).toBe(0)
+    const job = cli.json()
+    expect(job).toMatchObject({operation: 'node_reinit', status: 'complete', result: {state: 'synchronized', tables: ['public.Order']}})
+    expect(job.progress.phases.map((p: {name: string}) => p.name)).toEqual(['prepare', 'truncate', 'copy'])
+    expect(writes).toBeGreaterThan(5)
     expect(states).toContain('reinitializing')
-    await waitSynced(src, r.slot)
-    await new Promise((res) => setTimeout(res, 300))
-    expect(await orderSum(dst)).toEqual(await orderSum(src))
-    expect(await sql(dst, `SELECT md5(string_agg(i::text, ',' ORDER BY id)) AS h FROM item i`)).toEqual(await sql(src, `SELECT md5(string_agg(i::text, ',' ORDER BY id)) AS h FROM item i`))
+    // The writer stopped: both tables converge (the drifted rows were re-copied).
+    await waitSame(src, dst, orderSum, 'identical "Order" checksums')
+    await waitSame(src, dst, itemSum, 'identical item checksums')
     // The reinit truncate carried the steep_reinit origin.
     expect((await sql(dst, `SELECT count(*)::int AS n FROM pg_replication_origin WHERE roname = 'steep_reinit'`))[0].n).toBe(1)
+    // --no-wait only queues it (no worker here); the queued job is cancelled.
+    const queued = await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src, '--tables', 'public.item', '--no-wait', '--json'])
+    expect(queued.code, queued.stderr).toBe(0)
+    expect(queued.json()).toMatchObject({operation: 'node_reinit', status: 'pending', params: {nodeId: 'n2', tables: ['public.item']}})
+    expect(JSON.stringify(queued.json().params)).not.toMatch(/password/i)
+    expect((await runCli(['jobs', 'cancel', queued.json().id, '-d', dst])).code).toBe(0)
     // Usage errors.
-    let cli = await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src])
-    expect(cli.code).toBe(2)
-    cli = await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src, '--full', '--schema', 'public'])
-    expect(cli.code).toBe(2)
+    expect((await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src])).code).toBe(2)
+    expect((await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src, '--full', '--schema', 'public'])).code).toBe(2)
+    expect(await stateOf(dst, 'n2')).toBe('synchronized')
   })
 
   it('node cancel after the init process was killed mid-copy leaves no slot, publication, subscription or table', async () => {
@@ -112,13 +107,10 @@ describe('node reinit and cancel', {timeout: 180_000}, () => {
       env: {...process.env, CI: '1', NO_COLOR: '1', XDG_CONFIG_HOME: '/nonexistent-steep-test-config'},
       stdio: 'ignore',
     })
-    let phase = ''
-    for (let i = 0; i < 400 && phase !== 'copying'; i++) {
-      await new Promise((res) => setTimeout(res, 50))
-      const r = await sql(bigDst, `SELECT phase, bytes_copied FROM steep_repl.init_progress WHERE node_id = 'n2'`).catch(() => [])
-      if (r[0]?.phase === 'copying' && Number(r[0].bytes_copied) > 0) phase = 'copying'
-    }
-    expect(phase).toBe('copying')
+    await waitFor('the init to copy rows', async () => {
+      const r = await sql(bigDst, `SELECT phase, bytes_copied FROM steep_repl.init_progress WHERE node_id = 'n2'`)
+      return {ok: r[0]?.phase === 'copying' && Number(r[0].bytes_copied) > 0, seen: r[0]}
+    }, 60_000, 50)
     child.kill('SIGKILL')
     await new Promise((res) => child.on('exit', res))
     expect(await sql(big, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = 'steep_sub_n2_from_big'`)).toEqual([{n: 1}])
@@ -128,45 +120,74 @@ describe('node reinit and cancel', {timeout: 180_000}, () => {
     expect(await sql(big, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = 'steep_sub_n2_from_big'`)).toEqual([{n: 0}])
     expect(await sql(big, `SELECT count(*)::int AS n FROM pg_publication`)).toEqual([{n: 0}])
     expect(await sql(bigDst, `SELECT count(*)::int AS n FROM pg_class WHERE relname = 'payload'`)).toEqual([{n: 0}])
-    expect((await sql(bigDst, `SELECT init_state FROM steep_repl.nodes WHERE node_id = 'n2'`))[0].init_state).toBe('failed')
-    // The node can be initialized again.
+    expect(await sql(bigDst, `SELECT count(*)::int AS n FROM pg_subscription`)).toEqual([{n: 0}])
+    expect(await stateOf(bigDst, 'n2')).toBe('failed')
     const again = await runCli(['node', 'progress', 'n2', '-d', bigDst])
     expect(again.stdout).toMatch(/State:\s+failed/)
   })
 
-  it('two-step path: snapshot generate on the source, node complete on the target, then writes arrive once', async () => {
-    const two = await freshDatabase('nre_two')
-    const dir = mkdtempSync(path.join(tmpdir(), 'steep-node-two-'))
-    try {
-      const c = await adminClient(two)
-      await ensureRegistry(c)
-      await registerNode(c, {nodeId: 'n3', host: 'localhost', port: 5432, priority: 50})
-      await c.end()
-      const g = await generateSnapshot({source: resolveConnection({db: src}), output: path.join(dir, 's'), parallel: 2, compression: 'gzip', selection: {}, keepSlot: true, toolVersion: 'test'})
-      await sql(src, `INSERT INTO "Order" (item_id, qty) VALUES (1, 424242)`)
-      const r = await runCli(['node', 'complete', 'n3', '--from', 'n1', '-d', two, '--source', src, '--input', path.join(dir, 's'), '--json'])
-      expect(r.code, r.stderr + r.stdout).toBe(0)
-      expect(r.json()).toMatchObject({state: 'synchronized', snapshotId: g.snapshotId, subscription: 'steep_sub_n3_from_n1'})
-      await waitSynced(src, g.manifest.slot!.name)
-      await new Promise((res) => setTimeout(res, 300))
-      expect(await orderSum(two)).toEqual(await orderSum(src))
-      expect((await sql(two, `SELECT count(*)::int AS n FROM "Order" WHERE qty = 424242`))[0].n).toBe(1)
-      expect((await sql(two, `SELECT init_state FROM steep_repl.nodes WHERE node_id = 'n3'`))[0].init_state).toBe('synchronized')
-    } finally {
-      await dropSubs(two)
-      await dropDatabase(two)
-      rmSync(dir, {recursive: true, force: true})
-    }
+  it('a node prepare that fails leaves the node failed with the reason and no slot or publication', async () => {
+    // bigDst's n2 is failed (previous test): prepare may start from there. A 1 s budget cancels the direct run.
+    const out = path.join(tmp(), 'seed')
+    const r = await runCli(['node', 'prepare', 'n2', '--from', 'big', '-d', bigDst, '--source', big, '--output', out, '--direct', '--parallel', '1', '--timeout', '1', '--json'])
+    expect(r.code, r.stderr + r.stdout).toBe(5)
+    expect(await stateOf(bigDst, 'n2')).toBe('failed')
+    const p = await sql(bigDst, `SELECT phase, error_message, snapshot_id FROM steep_repl.init_progress WHERE node_id = 'n2'`)
+    expect(p[0]).toMatchObject({phase: 'failed'})
+    expect(p[0].error_message).toMatch(/cancel/i)
+    expect(p[0].snapshot_id).toMatch(/^snap_/)
+    expect(await sql(big, `SELECT slot_name FROM pg_replication_slots WHERE database = current_database()`)).toEqual([])
+    expect(await sql(big, `SELECT pubname FROM pg_publication`)).toEqual([])
+    expect((await sql(big, `SELECT status FROM steep_repl.snapshots WHERE snapshot_id = $1`, [p[0].snapshot_id]))[0].status).toMatch(/cancelled|failed/)
+  })
+
+  it('two-step path: node prepare → snapshot apply → node complete, then writes on the source arrive once', async () => {
+    const two = await freshDatabase('nre_two', servers[1]!.url())
+    await registerTarget(two, 'n3', servers[1]!.info.port)
+    const out = path.join(tmp(), 'seed')
+    // Bad input first: unknown node, non-empty output.
+    let r = await runCli(['node', 'prepare', 'nosuch', '--from', 'n1', '-d', two, '--source', src, '--output', out, '--direct'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/node nosuch is not registered/)
+    r = await runCli(['node', 'prepare', 'n3', '--from', 'n1', '-d', two, '--source', src, '--output', out, '--direct', '--parallel', '2', '--compression', 'gzip', '--json'])
+    expect(r.code, r.stderr + r.stdout).toBe(0)
+    const prep = r.json()
+    expect(prep).toMatchObject({operation: 'node_prepare', status: 'complete', result: {nodeId: 'n3', state: 'preparing', slot: 'steep_sub_n3_from_n1', output: out}})
+    const snapshotId = prep.result.snapshotId as string
+    expect(await stateOf(two, 'n3')).toBe('preparing')
+    expect(await sql(two, `SELECT snapshot_id, snapshot_path, slot_name, lsn FROM steep_repl.init_progress WHERE node_id = 'n3'`)).toEqual([
+      {snapshot_id: snapshotId, snapshot_path: out, slot_name: 'steep_sub_n3_from_n1', lsn: prep.result.lsn},
+    ])
+    expect(await sql(src, `SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'steep_sub_n3_from_n1'`)).toHaveLength(1)
+    // Writes after the snapshot: they must arrive through the subscription, once.
+    await sql(src, `INSERT INTO "Order" (item_id, qty) VALUES (1, 424242); UPDATE item SET v = -7 WHERE id = 2`)
+    // complete before the apply: refused, nothing changes.
+    r = await runCli(['node', 'complete', 'n3', '--from', 'n1', '-d', two, '--source', src])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/is not applied to this database yet/)
+    expect(await stateOf(two, 'n3')).toBe('preparing')
+    r = await runCli(['snapshot', 'apply', '-d', two, '--input', out, '--direct', '--json'])
+    expect(r.code, r.stderr + r.stdout).toBe(0)
+    r = await runCli(['node', 'complete', 'n3', '--from', 'n1', '-d', two, '--source', src, '--json'])
+    expect(r.code, r.stderr + r.stdout).toBe(0)
+    expect(r.json()).toMatchObject({state: 'synchronized', snapshotId, applied: false, subscription: 'steep_sub_n3_from_n1', slot: 'steep_sub_n3_from_n1'})
+    expect(await stateOf(two, 'n3')).toBe('synchronized')
+    await waitSame(src, two, orderSum, 'identical "Order" checksums')
+    await waitSame(src, two, itemSum, 'identical item checksums')
+    expect((await sql(two, `SELECT count(*)::int AS n FROM "Order" WHERE qty = 424242`))[0].n).toBe(1)
+    await sql(src, `INSERT INTO "Order" (item_id, qty) VALUES (1, 434343)`)
+    await waitFor('a later write on the target', async () => (await sql(two, `SELECT count(*)::int AS n FROM "Order" WHERE qty = 434343`))[0].n > 0)
+    await waitSame(src, two, orderSum, 'identical "Order" checksums after a later write')
+    await dropSubs(two)
+    await sql(src, `SELECT pg_drop_replication_slot('steep_sub_n3_from_n1')`).catch(() => {})
   })
 
   it('node init --bidirectional links both directions once synchronized (refused up front before PostgreSQL 16)', async () => {
-    const [a, b] = await Promise.all([freshDatabase('nre_bia'), freshDatabase('nre_bib')])
+    const a = await freshDatabase('nre_bia', servers[0]!.url())
+    const b = await freshDatabase('nre_bib', servers[1]!.url())
     try {
       await sql(a, `CREATE TABLE kv (k text PRIMARY KEY, v int); INSERT INTO kv VALUES ('a', 1)`)
-      const c = await adminClient(b)
-      await ensureRegistry(c)
-      await registerNode(c, {nodeId: 'b', host: 'localhost', port: 5432, priority: 50})
-      await c.end()
+      await registerTarget(b, 'b', servers[1]!.info.port)
       const major = Number((await sql(a, `SELECT current_setting('server_version_num')::int / 10000 AS m`))[0].m)
       const r = await runCli(['node', 'init', 'b', '--from', 'a', '-d', b, '--source', a, '--direct', '--bidirectional', '--json'])
       if (major < 16) {
@@ -178,14 +199,14 @@ describe('node reinit and cancel', {timeout: 180_000}, () => {
       expect(r.code, r.stdout + r.stderr).toBe(0)
       expect(r.json()).toMatchObject({status: 'complete', link: {subscription: 'steep_sub_a_from_b'}})
       await sql(b, `INSERT INTO kv VALUES ('from-b', 2)`)
-      for (let i = 0; i < 100 && !(await sql(a, `SELECT 1 FROM kv WHERE k = 'from-b'`)).length; i++) await new Promise((res) => setTimeout(res, 100))
-      expect(await sql(a, `SELECT k, v FROM kv ORDER BY k`)).toEqual([{k: 'a', v: 1}, {k: 'from-b', v: 2}])
+      await sql(a, `INSERT INTO kv VALUES ('from-a', 3)`)
+      const all = (u: string) => sql(u, `SELECT k, v FROM kv ORDER BY k`)
+      await waitSame(a, b, all, 'the rows of both sides on both sides')
+      expect(await all(a)).toEqual([{k: 'a', v: 1}, {k: 'from-a', v: 3}, {k: 'from-b', v: 2}])
     } finally {
       await dropSubs(a)
       await dropSubs(b)
       for (const d of [a, b]) await dropSlots(d)
-      await dropDatabase(a)
-      await dropDatabase(b)
     }
   })
 })

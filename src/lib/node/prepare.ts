@@ -16,7 +16,7 @@ import type {Compression} from '../snapshot/codec.js'
 import type {Selection} from '../snapshot/catalog.js'
 import {generateParams, type GenerateJobResult, snapshotGenerate} from '../snapshot/jobs.js'
 import {preflightInit, writeProgress} from './init.js'
-import {setInitState} from './registry.js'
+import {registerNode, setInitState} from './registry.js'
 import {initNames} from './state.js'
 
 export interface PrepareOptions {
@@ -61,8 +61,8 @@ export function prepareNames(nodeId: string, fromNodeId: string, snapshotId: str
  * The checks of node prepare, on connections of its own: the target node's state, the source
  * (wal_level, not a standby, privileges), the slot and subscription names free, an empty target
  * (snapshot apply loads only into an empty database). Registers the source node in the target's
- * registry when missing; installs the steep_repl schema on the source when missing (snapshot
- * generate records its snapshots there). Returns the number of tables the snapshot will hold.
+ * registry when missing; installs the steep_repl schema on the source when missing and registers
+ * the source node there (snapshot generate records its snapshots there, naming the node). Returns the number of tables the snapshot will hold.
  */
 export async function preflightPrepare(target: ConnParams, o: Pick<PrepareOptions, 'nodeId' | 'fromNodeId' | 'source' | 'selection'>, log: (m: string) => void = () => {}): Promise<number> {
   const control = await openClient(target, {applicationName: 'steep-repl node prepare'})
@@ -74,6 +74,11 @@ export async function preflightPrepare(target: ConnParams, o: Pick<PrepareOption
     const r = await preflightInit(control, src, {source: o.source, nodeId: o.nodeId, fromNodeId: o.fromNodeId, schemaSync: 'strict', selection: o.selection}, log)
     const inst = await install(src)
     if (inst.applied.length) log(`installed the steep_repl schema (version ${inst.to}) on the source: snapshot generate records its snapshots there`)
+    // The snapshot's record on the source names the source node: it is registered there too.
+    if (!(await src.query(`SELECT 1 FROM steep_repl.nodes WHERE node_id = $1`, [o.fromNodeId])).rows.length) {
+      await registerNode(src, {nodeId: o.fromNodeId, name: o.fromNodeId, host: o.source.host, port: o.source.port, priority: 100})
+      log(`registered the source node ${o.fromNodeId} in the source's own registry`)
+    }
     return r.candidates.length
   } finally {
     await src.end().catch(() => {})
