@@ -149,6 +149,18 @@ describe('node reinit, cancel, prepare/complete', {timeout: 180_000}, () => {
     let r = await runCli(['node', 'prepare', 'nosuch', '--from', 'n1', '-d', two, '--source', src, '--output', out, '--direct'])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/node nosuch is not registered/)
+    // A prepare that is no longer wanted: node cancel drops its slot and publication.
+    const first = path.join(tmp(), 'seed')
+    r = await runCli(['node', 'prepare', 'n3', '--from', 'n1', '-d', two, '--source', src, '--output', first, '--direct', '--parallel', '2', '--json'])
+    expect(r.code, r.stderr + r.stdout).toBe(0)
+    const dropped = r.json().result
+    expect(await sql(src, `SELECT count(*)::int AS n FROM pg_publication WHERE pubname = $1`, [dropped.publication])).toEqual([{n: 1}])
+    r = await runCli(['node', 'cancel', 'n3', '-d', two, '--source', src, '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.json()).toMatchObject({slotDropped: true, publicationDropped: true, state: 'failed'})
+    expect(await sql(src, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = 'steep_sub_n3_from_n1'`)).toEqual([{n: 0}])
+    expect(await sql(src, `SELECT count(*)::int AS n FROM pg_publication WHERE pubname = $1`, [dropped.publication])).toEqual([{n: 0}])
+    // From failed, prepare again.
     r = await runCli(['node', 'prepare', 'n3', '--from', 'n1', '-d', two, '--source', src, '--output', out, '--direct', '--parallel', '2', '--compression', 'gzip', '--json'])
     expect(r.code, r.stderr + r.stdout).toBe(0)
     const prep = r.json()

@@ -17,7 +17,7 @@ export default class NodeInit extends BaseCommand<typeof NodeInit> {
 
 The node moves through uninitialized → preparing → copying → catching_up → synchronized in the target's registry (steep-repl node progress shows where it is). The target node must be registered in the target database; the source node is registered there from --source when it is not. Any failure, or a cancel, drops the subscription, the slot and the publication, and the tables the init created, and leaves the node failed with the reason.
 
-The target must not have the source's tables, unless --schema-sync auto or an explicit --tables list is given: then existing tables must be empty and (with strict, the default) have the same columns as on the source, or the init stops with exit 3 before touching anything; manual only warns. The subscription's connection string is stored by PostgreSQL on the target (readable by superusers only), including a password if the --source string has one; prefer a password file on the target's server.`
+The target must not have the source's tables, unless --schema-sync auto or an explicit --tables list is given: then existing tables must be empty and are compared with steep-repl schema compare's comparison: what it counts as blocking for those tables (a missing column, a type, nullability or generated difference, no usable replica identity) stops the init with exit 3 before anything is touched (strict, the default, and auto); manual only warns. What it reports without blocking (defaults, collations, column order) is noted. The subscription's connection string is stored by PostgreSQL on the target (readable by superusers only), including a password if the --source string has one; prefer a password file on the target's server.`
 
   static override examples = [
     '<%= config.bin %> node init db2 --from db1 -d postgres://postgres@db2/app --source postgres://repl@db1/app --direct',
@@ -33,7 +33,7 @@ The target must not have the source's tables, unless --schema-sync auto or an ex
     from: Flags.string({summary: 'Id of the source node.', required: true, helpValue: 'SOURCE_ID'}),
     source: Flags.string({summary: 'Connection to the source database: a connection string or a config name.', required: true, helpValue: 'CONN'}),
     parallel: Flags.integer({char: 'j', summary: 'Tables (or parts) copied at once, and index builds at once.', default: 4, min: 1, max: 64}),
-    'schema-sync': Flags.string({summary: 'When target tables exist: strict refuses differences (exit 3), auto loads into matching existing tables, manual warns.', options: ['strict', 'auto', 'manual'], default: 'strict'}),
+    'schema-sync': Flags.string({summary: 'When target tables exist: strict refuses what schema compare counts as blocking (exit 3), auto loads into matching existing tables, manual warns.', options: ['strict', 'auto', 'manual'], default: 'strict'}),
     schema: Flags.string({char: 'n', summary: 'Only this schema (repeatable).', multiple: true}),
     tables: Flags.string({char: 't', summary: 'Only this table, schema.table (repeatable, or comma-separated).', multiple: true}),
     'exclude-table': Flags.string({char: 'T', summary: 'Leave this table out (repeatable).', multiple: true}),
