@@ -145,7 +145,8 @@ export const nodeReinit = defineOperation({
       nodeId: p.nodeId,
       mode: p.full ? {full: true} : p.schema ? {schema: p.schema} : {tables: p.tables},
       timeoutMs: p.timeoutSeconds * 1000,
-      reporter: jobReporter(ctx.progress, REINIT_PHASES),
+      // --full empties the tables and stops: no copy phase.
+      reporter: jobReporter(ctx.progress, p.full ? REINIT_PHASES.filter((ph) => ph.name !== 'copy') : REINIT_PHASES),
       signal: ctx.signal,
       log: (m) => ctx.log(m),
       jobId: ctx.job.id,
