@@ -101,6 +101,17 @@ describe('node reinit, cancel, prepare/complete', {timeout: 180_000}, () => {
     expect((await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src])).code).toBe(2)
     expect((await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src, '--full', '--schema', 'public'])).code).toBe(2)
     expect(await stateOf(dst, 'n2')).toBe('synchronized')
+    // --full: replication goes away, the tables are emptied (origin set), the node starts over.
+    const full = await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src, '--full', '--direct', '--json'])
+    expect(full.code, full.stderr + full.stdout).toBe(0)
+    expect(full.json()).toMatchObject({operation: 'node_reinit', status: 'complete', result: {state: 'uninitialized'}})
+    expect(full.json().result.tables).toEqual(['public.Order', 'public.item'])
+    expect(await stateOf(dst, 'n2')).toBe('uninitialized')
+    expect(await sql(dst, `SELECT count(*)::int AS n FROM pg_subscription`)).toEqual([{n: 0}])
+    expect(await sql(src, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = 'steep_sub_n2_from_n1'`)).toEqual([{n: 0}])
+    expect(await sql(src, `SELECT count(*)::int AS n FROM pg_publication`)).toEqual([{n: 0}])
+    expect(await sql(dst, `SELECT (SELECT count(*) FROM "Order")::int AS o, (SELECT count(*) FROM item)::int AS i`)).toEqual([{o: 0, i: 0}])
+    expect((await sql(src, `SELECT count(*)::int AS n FROM "Order"`))[0].n).toBeGreaterThan(20000)
   })
 
   it('node cancel after the init process was killed mid-copy leaves no slot, publication, subscription or table', async () => {
