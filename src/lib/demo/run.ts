@@ -346,7 +346,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
       report.stopCommand = `${o.bin} demo --stop --dir ${d.dir}`
       say('')
       say('The servers keep running (--keep):')
-      for (const s of report.servers) say(`  ${s.role}: ${s.url}   or, without a password: psql "${s.socket}"`)
+      for (const s of report.servers) say(`  ${s.role}: ${s.url}   or over the Unix socket (trust): psql "${s.socket}"`)
       say(`  export PGPASSFILE=${d.pgpass}   # the passwords, for the URLs above`)
       say(`  stop them and remove ${d.dir}: ${report.stopCommand}`)
     }

@@ -8,7 +8,7 @@
 //   DIR/snapshot/     the snapshot written and applied by the demo
 
 import {execFileSync} from 'node:child_process'
-import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {binaryRoot, type EmbeddedServer, type PgMajor, SUPPORTED_MAJORS} from '../embedded/server.js'
@@ -62,11 +62,24 @@ export function prepareDemoDir(dir?: string): DemoDir {
     }
   }
   // As root the servers run as the postgres OS user, which must reach its data directory.
+  if (process.getuid?.() === 0) requireTraversable(path.dirname(root))
   chmodSync(root, 0o755)
   const serversDir = path.join(root, 'servers')
   mkdirSync(serversDir, {mode: 0o755})
   chmodSync(serversDir, 0o755)
   return {dir: root, created, serversDir, snapshotDir: path.join(root, 'snapshot'), pgpass: path.join(root, 'pgpass')}
+}
+
+/** As root: every directory above DIR must let other users through (the servers run as postgres). */
+function requireTraversable(dir: string): void {
+  for (let d = dir; ; d = path.dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) {
+      throw new UsageError(`${d} is closed to other users (mode ${(statSync(d).mode & 0o777).toString(8)}): the embedded servers run as the postgres OS user when steep-repl runs as root, and cannot reach a directory below it`, {
+        hint: 'Choose a --dir under /tmp or /var/tmp, or run the demo as an ordinary user.',
+      })
+    }
+    if (path.dirname(d) === d) return
+  }
 }
 
 export function writeState(d: DemoDir, servers: EmbeddedServer[], roles: Array<ServerEntry['role']>, kept: boolean): DemoState {
