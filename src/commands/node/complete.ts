@@ -10,8 +10,8 @@ export default class NodeComplete extends BaseCommand<typeof NodeComplete> {
   static override description = `The two-step path through files: first, on the source, steep-repl snapshot generate (it keeps a slot and a publication); then, where the target can read the directory, node complete applies the snapshot (verified, resumable with --resume), creates the subscription at the snapshot's slot (create_slot = false, copy_data = false, origin = none on 16+) and waits for the catch-up. The node goes preparing → catching_up → synchronized in the target's registry, or failed with the reason.`
 
   static override examples = [
-    '<%= config.bin %> snapshot generate -d postgres://repl@db1/app --output /backups/app-snap --direct',
     '<%= config.bin %> node complete db2 --from db1 -d postgres://postgres@db2/app --source postgres://repl@db1/app --input /backups/app-snap',
+    '<%= config.bin %> node complete db2 --from db1 -d db2 --source db1 --input /backups/app-snap --resume --parallel 8 --max-lag 16MB --json',
   ]
 
   static override args = {id: Args.string({description: 'Id of the node to initialize (registered in -d).', required: true})}
