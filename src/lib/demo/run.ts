@@ -44,6 +44,7 @@ import {
   MERGE_TABLE_SPEC,
   qualified,
   SAMPLE_TABLES,
+  sampleConstraintsSql,
   sampleDataSql,
   sampleSchemaSql,
   sampleSizes,
@@ -187,6 +188,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     done = step('Load the sample database into the source', [], `(schemas shop and "Inventory": FKs, sequences, orders partitioned by year, mixed-case names; generated with generate_series)`)
     await source!.query(sampleSchemaSql())
     for (const sql of sampleDataSql(sizes)) await source!.query(sql)
+    await source!.query(sampleConstraintsSql())
+    await source!.query('ANALYZE')
     const loaded = await countRows(source!)
     say(loaded.map((c) => `  ${c.table}: ${c.n}`).join('\n'))
     say(`  ${loaded.reduce((s, c) => s + c.n, 0)} rows`)

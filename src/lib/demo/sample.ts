@@ -69,7 +69,7 @@ CREATE TABLE shop.products (
 CREATE TABLE shop.orders (
   id bigint NOT NULL DEFAULT nextval('shop.order_number_seq'),
   placed_on date NOT NULL,
-  customer_id bigint NOT NULL REFERENCES shop."Customers",
+  customer_id bigint NOT NULL,
   status text NOT NULL DEFAULT 'new',
   total numeric(12,2),
   note text,
@@ -79,25 +79,36 @@ ALTER SEQUENCE shop.order_number_seq OWNED BY shop.orders.id;
 CREATE TABLE shop.orders_2025 PARTITION OF shop.orders FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
 CREATE TABLE shop.orders_2026 PARTITION OF shop.orders FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 CREATE TABLE shop.orders_default PARTITION OF shop.orders DEFAULT;
-CREATE INDEX ON shop.orders (customer_id);
 CREATE TABLE shop.order_items (
   order_id bigint NOT NULL,
   placed_on date NOT NULL,
   line_no int NOT NULL,
-  product_id int NOT NULL REFERENCES shop.products,
+  product_id int NOT NULL,
   quantity int NOT NULL CHECK (quantity > 0),
   unit_price numeric(10,2) NOT NULL,
-  PRIMARY KEY (order_id, placed_on, line_no),
-  FOREIGN KEY (order_id, placed_on) REFERENCES shop.orders
+  PRIMARY KEY (order_id, placed_on, line_no)
 );
-CREATE INDEX ON shop.order_items (product_id);
 CREATE TABLE "Inventory"."StockLevel" (
-  product_id int NOT NULL REFERENCES shop.products,
+  product_id int NOT NULL,
   "warehouseCode" text NOT NULL,
   qty int NOT NULL,
   updated_at timestamptz NOT NULL,
   PRIMARY KEY (product_id, "warehouseCode")
 );`
+}
+
+/**
+ * Foreign keys and secondary indexes, added after the data as pg_restore does: one validating
+ * query per key instead of a trigger per row (30 s less for the default size on a small machine).
+ */
+export function sampleConstraintsSql(): string {
+  return `
+ALTER TABLE shop.orders ADD FOREIGN KEY (customer_id) REFERENCES shop."Customers";
+ALTER TABLE shop.order_items ADD FOREIGN KEY (order_id, placed_on) REFERENCES shop.orders;
+ALTER TABLE shop.order_items ADD FOREIGN KEY (product_id) REFERENCES shop.products;
+ALTER TABLE "Inventory"."StockLevel" ADD FOREIGN KEY (product_id) REFERENCES shop.products;
+CREATE INDEX ON shop.orders (customer_id);
+CREATE INDEX ON shop.order_items (product_id);`
 }
 
 /** Statements that fill the sample tables, in FK order. */
@@ -129,7 +140,6 @@ export function sampleDataSql(s: SampleSizes): string[] {
     `INSERT INTO "Inventory"."StockLevel" (product_id, "warehouseCode", qty, updated_at)
        SELECT p.id, w, (p.id * 13 + length(w)) % 400, timestamptz '2026-01-01 00:00:00+00'
          FROM shop.products p CROSS JOIN unnest(ARRAY[${wh}]) AS w`,
-    `ANALYZE`,
   ]
 }
 
