@@ -20,7 +20,7 @@ The demo checks what it shows (row counts equal on both servers, the replicated 
   ]
 
   static override flags = {
-    'pg-major': Flags.integer({summary: `PostgreSQL major version of the embedded servers (default ${DEFAULT_MAJOR}).`, options: SUPPORTED_MAJORS.map(String), default: DEFAULT_MAJOR}),
+    'pg-major': Flags.integer({summary: 'PostgreSQL major version of the embedded servers.', options: SUPPORTED_MAJORS.map(String), default: DEFAULT_MAJOR}),
     rows: Flags.integer({summary: 'About how many rows the sample database holds.', default: 300_000, min: 1000, max: 50_000_000}),
     keep: Flags.boolean({summary: 'Leave the servers running at the end and print how to reach and stop them.', exclusive: ['stop']}),
     dir: Flags.string({summary: 'Directory for the servers and the snapshot (new or empty; default a new one in the temp directory).', helpValue: 'DIR'}),

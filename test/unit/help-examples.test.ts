@@ -3,7 +3,7 @@
 // arguments by oclif's parser, which rejects unknown flags, missing required flags or arguments,
 // values outside a flag's options, and exclusive or dependent flags used wrongly.
 
-import {readdirSync, statSync} from 'node:fs'
+import {readdirSync, readFileSync, statSync} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {Flags, Parser, type Command} from '@oclif/core'
@@ -129,6 +129,32 @@ describe('--help examples', () => {
           }
         })
       }
+    })
+  }
+})
+
+// The README's set-up and tour commands are examples too: each must parse with its command's flags.
+describe('README commands', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  const head = readme.slice(0, readme.indexOf('## Commands'))
+  const lines = [...head.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .flatMap((m) => m[1]!.split('\n'))
+    .map((l) => l.replace(/^#\s+/, '').replace(/\s+#\s.*$/, '').replace(/&\s*$/, '').trim())
+    .map((l) => l.replace(/^npx /, '').replace(/^npm install && npx /, ''))
+    .filter((l) => l.startsWith('steep-repl '))
+  it('has a tour', () => expect(lines.length).toBeGreaterThanOrEqual(10))
+  for (const line of lines) {
+    it(`parses: ${line}`, async () => {
+      const words = commandWords(shellSplit(line))
+      const match = commands
+        .map((c) => ({...c, name: [c.id, ...(c.cmd.aliases ?? [])].map((n) => n.split(' ')).find((n) => n.every((w, i) => words[1 + i] === w))}))
+        .filter((c) => c.name)
+        .sort((a, b) => b.name!.length - a.name!.length)[0]
+      if (!match && words[1] === 'autocomplete') return // oclif's plugin, not ours
+      expect(match, `no command for: ${line}`).toBeDefined()
+      const {cmd} = match!
+      const flags = {...(cmd.baseFlags ?? {}), ...(cmd.flags ?? {}), ...(cmd.enableJsonFlag ? {json: Flags.boolean()} : {})}
+      await expect(Parser.parse(words.slice(1 + match!.name!.length), {flags: flags as never, args: (cmd.args ?? {}) as never, strict: cmd.strict ?? true})).resolves.toBeDefined()
     })
   }
 })
