@@ -314,7 +314,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
 
     // 9. walrus --------------------------------------------------------------------------------
     const tuneArgs = ['walrus', 'tune', '-d', S, '--apply']
-    done = step('Size max_wal_size from the checkpoint statistics', [tuneArgs], `(first a batch job in another database of the source writes about ${BURST_MB} MB of WAL with max_wal_size at ${SOURCE_SETTINGS.max_wal_size})`)
+    done = step('Size max_wal_size from the checkpoint statistics', [tuneArgs], `(first the checkpoint statistics are reset, then a batch job in another database of the source writes about ${BURST_MB} MB of WAL with max_wal_size at ${SOURCE_SETTINGS.max_wal_size})`)
+    // Only the batch job's checkpoints count: the statistics start from here (17+ keep them in
+    // pg_stat_checkpointer, 15 and 16 in pg_stat_bgwriter).
+    await source!.query(`SELECT pg_stat_reset_shared($1)`, [o.major >= 17 ? 'checkpointer' : 'bgwriter'])
     await source!.query(`CREATE DATABASE ${pg.escapeIdentifier(BURST_DATABASE)}`)
     for (const sql of burstSql(BURST_MB)) await source!.query(sql, [], BURST_DATABASE)
     await source!.query(`DROP DATABASE ${pg.escapeIdentifier(BURST_DATABASE)}`)
@@ -365,7 +368,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
       report.stopCommand = `${o.bin} demo --stop --dir ${d.dir}`
       process.stderr.write(`the demo failed; its servers keep running for a look (--keep); stop them with: ${report.stopCommand}\n`)
     }
-    if (err instanceof SteepError) throw err
+    if (err instanceof SteepError) {
+      // Keep its exit code (a failed job 1, a cancelled one 4, a lost server 6), name the step.
+      err.message = `the demo failed at step ${stepNo} (${report.steps.at(-1)?.title ?? 'setup'}): ${err.message}`
+      throw err
+    }
     throw new DemoFailed(`the demo failed at step ${stepNo} (${report.steps.at(-1)?.title ?? 'setup'}): ${e.message}`, {cause: err})
   } finally {
     process.off('SIGINT', onSignal)
