@@ -60,6 +60,8 @@ describe('steep-repl demo', () => {
     expect(out).toContain(`✓ merge run: kept the source's row 2×, the target's 3×, copied 4 rows to the target and ${onlyB} to the source`)
     expect(out).toMatch(/✓ merge result: merge analyze again: (\d+) of \1 rows match/)
     expect(out).toMatch(/✓ walrus tune: \d+ requested checkpoints: max_wal_size 32 MB → \d+ MB/)
+    expect(out).toContain('✓ health: the source is ready')
+    expect(out).toContain('steep-repl health -d postgresql://postgres@127.0.0.1:')
     expect(out).toContain('Every check passed.')
     // Nothing left: no directory, no server process.
     expect(existsSync(dir)).toBe(false)
@@ -72,7 +74,7 @@ describe('steep-repl demo', () => {
     expect(r.code, r.stderr).toBe(0)
     const doc = r.json()
     expect(doc).toMatchObject({ok: true, kept: true, pgMajor: Number(major), stopCommand: `steep-repl demo --stop --dir ${dir}`})
-    expect(doc.checks.length).toBeGreaterThanOrEqual(8)
+    expect(doc.checks.map((c: {name: string}) => c.name)).toEqual(['health', 'snapshot rows', 'replicated writes', 'schema compare', 'merge analyze', 'merge run', 'merge result', 'walrus tune', 'row counts', 'subscription'])
     expect(doc.checks.every((c: {ok: boolean}) => c.ok)).toBe(true)
     expect(JSON.stringify(doc)).not.toMatch(/password/i)
     expect(doc.merge.after).toEqual({conflict: 0, aOnly: 0, bOnly: 0})

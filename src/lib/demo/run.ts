@@ -29,7 +29,9 @@ import {compareNodes} from '../schema/compare-io.js'
 import {snapshotApply, snapshotGenerate, type GenerateJobResult} from '../snapshot/jobs.js'
 import {newSnapshotId} from '../snapshot/manifest.js'
 import type {ApplyResult} from '../snapshot/apply.js'
-import {formatBytes} from '../ui/output.js'
+import {gatherHealth} from '../health/gather.js'
+import {judge} from '../health/report.js'
+import {formatBytes, renderTable, statusMark} from '../ui/output.js'
 import {DEFAULT_SETTINGS} from '../walrus/rule.js'
 import {runTune, type TuneResult} from '../walrus/tune.js'
 import {type Check, commandLine, demoUrl, stepHeader, summaryLines, type TableCount, tuneLines} from './render.js'
@@ -196,11 +198,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     done()
 
     // 3. install -------------------------------------------------------------------------------
-    done = step('Install the steep_repl schema on both servers', [['install', '-d', S], ['install', '-d', T]])
+    done = step('Install the steep_repl schema on both servers; check the source', [['install', '-d', S], ['install', '-d', T], ['health', '-d', S]])
     for (const [p, label] of [[src, 'source'], [dst, 'target']] as const) {
       const r = await withClient(p, (c) => install(c))
       say(`steep_repl schema ${r.applied.length ? 'installed' : 'already'} at version ${r.to} on the ${label} (${describeConnection(p)})`)
     }
+    const health = judge(await withClient(src, gatherHealth))
+    say(`${describeConnection(src)}: ${health.healthy ? 'healthy' : 'NOT healthy'}`)
+    say(renderTable(['check', 'status', 'detail'], health.checks.map((c) => [c.name, statusMark(c.status, o.json ? false : undefined), c.detail])))
+    check('health', health.healthy, health.healthy ? `the source is ready (${health.checks.length} checks)` : `failed: ${health.checks.filter((c) => c.status === 'fail').map((c) => c.name).join(', ')}`)
     done()
 
     // 4. snapshot generate ---------------------------------------------------------------------
