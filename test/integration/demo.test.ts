@@ -7,7 +7,8 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import {afterAll, describe, expect, it} from 'vitest'
-import {runCli} from '../helpers/cli.js'
+import {spawn} from 'node:child_process'
+import {BIN, runCli} from '../helpers/cli.js'
 
 const major = process.env.PG_MAJOR ?? '18'
 const base = mkdtempSync(path.join(tmpdir(), 'steep-demo-test-'))
@@ -107,6 +108,34 @@ describe('steep-repl demo', () => {
     const stop = await runCli(['demo', '--stop', '--dir', dir, '--json'])
     expect(stop.code, stop.stderr).toBe(0)
     expect(stop.json()).toMatchObject({removed: true, stopped: [{role: 'source', wasRunning: true}, {role: 'target', wasRunning: true}]})
+    expect(existsSync(dir)).toBe(false)
+    expect(processesUsing(dir)).toEqual([])
+  })
+
+  it('stops and removes everything on Ctrl-C in the middle of a job', {timeout: 120_000}, async () => {
+    const dir = path.join(base, 'interrupted')
+    const child = spawn(process.execPath, [BIN, 'demo', '--rows', '20000', '--pg-major', major, '--dir', dir], {
+      env: {...process.env, CI: '1', NO_COLOR: '1', XDG_CONFIG_HOME: '/nonexistent-steep-test-config'},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    let err = ''
+    child.stderr.on('data', (d) => (err += d))
+    const code = await new Promise<number | null>((resolve) => {
+      let sent = false
+      child.stdout.on('data', (d) => {
+        out += d
+        // Interrupt once the snapshot job is under way (its own handler cancels the job too).
+        if (!sent && out.includes('── 4/9')) {
+          sent = true
+          setTimeout(() => child.kill('SIGINT'), 300)
+        }
+      })
+      child.on('close', (c) => resolve(c))
+    })
+    expect(out, err).toContain('── 4/9')
+    expect(code, out + err).toBe(130)
+    expect(err).toContain(`SIGINT: stopping the demo servers and removing ${dir}`)
     expect(existsSync(dir)).toBe(false)
     expect(processesUsing(dir)).toEqual([])
   })
