@@ -167,18 +167,20 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
   try {
     // 1. Servers -------------------------------------------------------------------------------
     let done = step(`Start two embedded PostgreSQL ${o.major} servers`, [], `(wal_level = logical; in ${d.dir})`)
-    const [source, target] = await Promise.all([
-      new EmbeddedServer({major: o.major, baseDir: d.serversDir, settings: SOURCE_SETTINGS}).start(),
-      new EmbeddedServer({major: o.major, baseDir: d.serversDir}).start(),
-    ])
-    servers.push(source!, target!)
+    // Both are in the list before they start: if one fails, the cleanup still stops the other.
+    const source = new EmbeddedServer({major: o.major, baseDir: d.serversDir, settings: SOURCE_SETTINGS})
+    const target = new EmbeddedServer({major: o.major, baseDir: d.serversDir})
+    servers.push(source, target)
+    const started = await Promise.allSettled([source.start(), target.start()])
+    const failedStart = started.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+    if (failedStart) throw failedStart.reason
     writeState(d, servers, [...ROLE], false)
     writePgpass(d, servers)
     const conn = (s: EmbeddedServer): ConnParams => resolveConnection({db: s.url(), flag: '--db', env: {}})
-    const src = conn(source!)
-    const dst = conn(target!)
-    const S = demoUrl(source!.port)
-    const T = demoUrl(target!.port)
+    const src = conn(source)
+    const dst = conn(target)
+    const S = demoUrl(source.port)
+    const T = demoUrl(target.port)
     report.servers = servers.map((s, i) => ({role: ROLE[i]!, port: s.port, url: demoUrl(s.port), socket: s.socketConninfo(), dataDir: s.dataDir}))
     say(`source: ${S}   (max_wal_size ${SOURCE_SETTINGS.max_wal_size}, small on purpose for the walrus step)`)
     say(`target: ${T}`)
@@ -188,11 +190,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     // 2. Sample data ---------------------------------------------------------------------------
     const sizes = sampleSizes(o.rows)
     done = step('Load the sample database into the source', [], `(schemas shop and "Inventory": FKs, sequences, orders partitioned by year, mixed-case names; generated with generate_series)`)
-    await source!.query(sampleSchemaSql())
-    for (const sql of sampleDataSql(sizes)) await source!.query(sql)
-    await source!.query(sampleConstraintsSql())
-    await source!.query('ANALYZE')
-    const loaded = await countRows(source!)
+    await source.query(sampleSchemaSql())
+    for (const sql of sampleDataSql(sizes)) await source.query(sql)
+    await source.query(sampleConstraintsSql())
+    await source.query('ANALYZE')
+    const loaded = await countRows(source)
     say(loaded.map((c) => `  ${c.table}: ${c.n}`).join('\n'))
     say(`  ${loaded.reduce((s, c) => s + c.n, 0)} rows`)
     done()
@@ -248,7 +250,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     const a = app.result as ApplyResult
     report.apply = {...a, jobId: app.id}
     say(`snapshot ${a.snapshotId} applied: ${a.tables} tables, ${a.rows} rows loaded; subscription ${a.subscription} replicates from LSN ${a.lsn}`)
-    const afterApply = await compareCounts(source!, target!)
+    const afterApply = await compareCounts(source, target)
     const equalAfterApply = afterApply.every((c) => c.source === c.target)
     check('snapshot rows', equalAfterApply && a.rows === g.rows, `${a.rows} rows applied of ${g.rows} written; ${afterApply.length} tables with equal counts on both servers${equalAfterApply ? '' : ` (differ: ${afterApply.filter((c) => c.source !== c.target).map((c) => `${c.table} ${c.source}≠${c.target}`).join(', ')})`}`)
     done()
@@ -256,15 +258,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     // 6. live writes ---------------------------------------------------------------------------
     done = step('Write on the source; watch the rows arrive on the target', [], `(plain SQL on the source: a new customer with two orders and their lines, a price change)`)
     const writeAt = Date.now()
-    await source!.query(liveWritesSql())
+    await source.query(liveWritesSql())
     const waited = await waitFor(async () => {
-      const rows = await Promise.all(liveWriteChecks().map(async (c) => ({what: c.what, expected: c.expect, onTarget: (await target!.query(c.sql)).rows[0].n as number})))
+      const rows = await Promise.all(liveWriteChecks().map(async (c) => ({what: c.what, expected: c.expect, onTarget: (await target.query(c.sql)).rows[0].n as number})))
       report.replication.writes = rows
       return rows.every((r) => r.onTarget === r.expected)
     }, 60_000)
     report.replication.arrivedAfterSeconds = waited ? (Date.now() - writeAt) / 1000 : null
     for (const w of report.replication.writes) say(`  ${w.what}: ${w.onTarget} of ${w.expected} on the target`)
-    const priceSame = await sameValue(source!, target!, `SELECT price::text AS v FROM shop.products WHERE id = 1`)
+    const priceSame = await sameValue(source, target, `SELECT price::text AS v FROM shop.products WHERE id = 1`)
     check('replicated writes', waited && priceSame, waited ? `arrived on the target ${report.replication.arrivedAfterSeconds!.toFixed(2)} s after the commit on the source${priceSame ? ', price change included' : ', but the price change did not'}` : 'not all on the target after 60 s')
     done()
 
@@ -287,7 +289,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
       [analyzeArgs, runArgs],
       `(on the target: ${div.newerOnB} stock levels changed now, ${div.olderOnB} set back to an old value, ${div.deletedOnB} deleted${div.insertedOnB ? `, ${div.insertedOnB} added` : ''}; merge keeps the newer updated_at of each conflicting row and copies missing rows both ways${o.major < 16 ? '; rows only on the target are left out on PostgreSQL 15, whose subscriptions cannot filter by origin' : ''})`,
     )
-    await target!.query(divergenceSql(div))
+    await target.query(divergenceSql(div))
     const analysis = analyzeJson(await analyzeOverlap({nodeA: src, nodeB: dst, tables, progress: o.json ? undefined : lineProgress((l) => process.stderr.write(l + '\n'))}), {limit: 20, offset: 0})
     say(renderAnalyze(analysis))
     const found = {conflict: analysis.totals.conflict, aOnly: analysis.totals.aOnly, bOnly: analysis.totals.bOnly}
@@ -323,13 +325,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     done = step('Size max_wal_size from the checkpoint statistics', [tuneArgs], `(first the checkpoint statistics are reset, then a batch job in another database of the source writes about ${BURST_MB} MB of WAL with max_wal_size at ${SOURCE_SETTINGS.max_wal_size})`)
     // Only the batch job's checkpoints count: the statistics start from here (17+ keep them in
     // pg_stat_checkpointer, 15 and 16 in pg_stat_bgwriter).
-    await source!.query(`SELECT pg_stat_reset_shared($1)`, [o.major >= 17 ? 'checkpointer' : 'bgwriter'])
-    await source!.query(`CREATE DATABASE ${pg.escapeIdentifier(BURST_DATABASE)}`)
-    for (const sql of burstSql(BURST_MB)) await source!.query(sql, [], BURST_DATABASE)
-    await source!.query(`DROP DATABASE ${pg.escapeIdentifier(BURST_DATABASE)}`)
+    await source.query(`SELECT pg_stat_reset_shared($1)`, [o.major >= 17 ? 'checkpointer' : 'bgwriter'])
+    await source.query(`CREATE DATABASE ${pg.escapeIdentifier(BURST_DATABASE)}`)
+    for (const sql of burstSql(BURST_MB)) await source.query(sql, [], BURST_DATABASE)
+    await source.query(`DROP DATABASE ${pg.escapeIdentifier(BURST_DATABASE)}`)
     const tune: TuneResult = await withClient(src, (c) => runTune(c, {...DEFAULT_SETTINGS}, {apply: true, sampleMs: 0}), {applicationName: 'steep-repl walrus tune'})
     for (const l of tuneLines(tune)) say(l)
-    const nowMb = Number((await source!.query(`SELECT setting FROM pg_settings WHERE name = 'max_wal_size'`)).rows[0].setting)
+    const nowMb = Number((await source.query(`SELECT setting FROM pg_settings WHERE name = 'max_wal_size'`)).rows[0].setting)
     report.walrus = {requested: tune.requested, beforeMb: tune.currentMb, action: tune.action, recommendedMb: tune.recommendedMb, applied: tune.applied, nowMb}
     check(
       'walrus tune',
@@ -340,10 +342,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     )
 
     // Final state of both servers.
-    report.tables = await compareCounts(source!, target!)
+    report.tables = await compareCounts(source, target)
     const equal = report.tables.every((c) => c.source === c.target)
     check('row counts', equal, equal ? `all ${report.tables.length} tables equal on both servers (${report.tables.reduce((s, c) => s + c.source, 0)} rows)` : `differ: ${report.tables.filter((c) => c.source !== c.target).map((c) => `${c.table} ${c.source}≠${c.target}`).join(', ')}`)
-    const sub = (await target!.query(`SELECT count(*) FILTER (WHERE srsubstate <> 'r')::int AS not_ready, count(*)::int AS n FROM pg_subscription_rel`)).rows[0]
+    const sub = (await target.query(`SELECT count(*) FILTER (WHERE srsubstate <> 'r')::int AS not_ready, count(*)::int AS n FROM pg_subscription_rel`)).rows[0]
     check('subscription', sub.n > 0 && sub.not_ready === 0, `${sub.n} tables replicating, all ready`)
     done()
 
