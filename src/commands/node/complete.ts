@@ -12,10 +12,9 @@ export default class NodeComplete extends BaseCommand<typeof NodeComplete> {
 With --input, node complete applies the snapshot itself when it is not applied yet (verified; --resume continues an apply that stopped). --input also accepts a snapshot made with steep-repl snapshot generate (kept slot) without node prepare.`
 
   static override examples = [
-    '<%= config.bin %> node prepare db2 --from db1 -d postgres://postgres@db2/app --source postgres://repl@db1/app --output /backups/db2-seed --direct',
-    '<%= config.bin %> snapshot apply -d postgres://postgres@db2/app --input /backups/db2-seed --direct',
     '<%= config.bin %> node complete db2 --from db1 -d postgres://postgres@db2/app --source postgres://repl@db1/app',
     '<%= config.bin %> node complete db2 --from db1 -d postgres://postgres@db2/app --source postgres://repl@db1/app --input /backups/app-snap',
+    '<%= config.bin %> node complete db2 --from db1 -d db2 --source db1 --input /backups/app-snap --resume --parallel 8 --max-lag 16MB --json',
   ]
 
   static override args = {id: Args.string({description: 'Id of the node to initialize (registered in -d).', required: true})}

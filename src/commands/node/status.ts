@@ -12,7 +12,7 @@ export default class NodeStatus extends BaseCommand<typeof NodeStatus> {
 
   static override examples = [
     '<%= config.bin %> node status -d postgres://postgres@db2/app',
-    '<%= config.bin %> node status db2 -d db2 --max-age 60s --json',
+    '<%= config.bin %> node status db2 -d db2 --max-age 60 --json',
   ]
 
   static override args = {id: Args.string({description: 'Node id (default: every node).'})}
