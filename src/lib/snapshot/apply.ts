@@ -28,6 +28,12 @@ export interface ApplyOptions {
   parallel: number
   verify: boolean
   resume: boolean
+  /**
+   * Drop the snapshot's objects on the target first (IF EXISTS, dependents first, no CASCADE), in
+   * the transaction that then creates them again, forgetting any earlier apply of this snapshot.
+   * With resume too (a job's retry of a --clean apply): resume if this apply had started, else clean.
+   */
+  clean?: boolean
   /** Create the subscription from this source (the snapshot must have kept its slot). */
   subscribeFrom?: ConnParams
   subscriptionName?: string
@@ -59,6 +65,28 @@ async function existingTables(client: pg.Client, m: Manifest): Promise<string[]>
   return r.rows.map((x) => x.n)
 }
 
+/**
+ * apply --clean, inside the pre-data transaction: forget an earlier apply of this snapshot and drop
+ * the snapshot's objects. Something of the target's own that depends on them stops it (nothing is
+ * dropped with CASCADE), and the transaction leaves the target as it was.
+ */
+async function cleanTarget(control: pg.Client, dir: string, m: Manifest): Promise<void> {
+  await control.query(`DELETE FROM steep_repl.snapshot_apply_parts WHERE snapshot_id = $1`, [m.snapshotId])
+  await control.query(`DELETE FROM steep_repl.snapshot_apply WHERE snapshot_id = $1`, [m.snapshotId])
+  const sql = await readFile(path.join(dir, m.schemaFiles.clean!.file), 'utf8')
+  try {
+    await control.query(sql)
+  } catch (err) {
+    if ((err as {code?: string}).code === '2BP01') {
+      const detail = (err as {detail?: string}).detail
+      throw new StateError(`--clean cannot drop the snapshot's objects on the target: ${(err as Error).message}${detail ? ` (${detail.replace(/\n/g, '; ')})` : ''}`, {
+        hint: 'Objects that are not in the snapshot depend on them; drop those first. Nothing was changed.',
+      })
+    }
+    throw err
+  }
+}
+
 async function setPhase(c: pg.Client, id: string, phase: Phase): Promise<void> {
   await c.query(
     `UPDATE steep_repl.snapshot_apply SET phase = $2, updated_at = now(), completed_at = CASE WHEN $2 = 'done' THEN now() END WHERE snapshot_id = $1`,
@@ -71,6 +99,11 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   const dir = path.resolve(o.input)
   const rep = o.reporter
   const m = await readManifest(dir)
+  if (o.clean && !m.schemaFiles.clean) {
+    throw new UsageError('this snapshot has no schema/clean.sql (it was written by an older version): --clean cannot know what to drop', {
+      hint: 'Drop the tables on the target yourself, or generate the snapshot again.',
+    })
+  }
   if (o.subscribeFrom && (!m.slot || !m.publication)) {
     throw new UsageError('this snapshot was generated with --no-slot: there is no slot to subscribe from', {
       hint: 'Generate it again with a kept slot (the default) to seed a replica.',
@@ -94,7 +127,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       [m.snapshotId],
     )
     let phase: Phase
-    if (state.rows.length) {
+    if (state.rows.length && (!o.clean || o.resume)) {
       if (!o.resume) {
         const ph = state.rows[0]!.phase
         throw new StateError(
@@ -105,13 +138,15 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       }
       if (state.rows[0]!.manifest_checksum !== m.checksum) throw new StateError('the snapshot directory changed since the apply started; refusing to resume')
       phase = state.rows[0]!.phase
-    } else {
+    } else if (!o.clean) {
       const existing = await existingTables(control, m)
       if (existing.length) {
         throw new StateError(`the target already has ${existing.length} of the snapshot's tables (${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', …' : ''})`, {
-          hint: 'Apply into an empty database, or drop those tables first.',
+          hint: 'Apply into an empty database, drop those tables first, or pass --clean to replace them.',
         })
       }
+      phase = 'pre-data'
+    } else {
       phase = 'pre-data'
     }
     const at = (p: Phase) => ORDER.indexOf(phase) <= ORDER.indexOf(p)
@@ -120,6 +155,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       rep?.phase('pre-data')
       const sql = await readFile(path.join(dir, m.schemaFiles.preData.file), 'utf8')
       await control.query('BEGIN')
+      if (o.clean) await cleanTarget(control, dir, m)
       await control.query(`INSERT INTO steep_repl.snapshot_apply (snapshot_id, manifest_checksum) VALUES ($1, $2)`, [m.snapshotId, m.checksum])
       await control.query(sql)
       await setPhase(control, m.snapshotId, 'data')

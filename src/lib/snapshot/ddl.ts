@@ -17,6 +17,8 @@ export interface SnapshotDdl {
   postData: string
   /** JSON of PostDataPlan. */
   postDataPlan: string
+  /** DROP … IF EXISTS of every object the DDL creates, in reverse order (apply --clean). */
+  clean: string
 }
 
 /** Drops the statements of tables outside a --table / --exclude-table selection. */
@@ -33,6 +35,16 @@ export function selectStatements(ddl: SchemaDdl, sel: Selection): SchemaDdl {
   return {...ddl, preData: pre.map(prune), postData: post.map(prune)}
 }
 
+/**
+ * The statements that remove what the DDL creates, dependents first (the reverse of creation
+ * order), each IF EXISTS and without CASCADE: an object of the target that the snapshot does not
+ * carry and that depends on one of these makes the drop fail instead of vanishing with it.
+ */
+export function renderClean(ddl: Pick<SchemaDdl, 'settings' | 'preData' | 'postData'>): string {
+  const drops = [...ddl.preData, ...ddl.postData].flatMap((st) => (st.drop ? [st.drop] : [])).reverse()
+  return [...ddl.settings, '', ...drops, ''].join('\n')
+}
+
 export async function snapshotDdl(client: pg.Client, sel: Selection): Promise<SnapshotDdl> {
   // ACCESS SHARE locks (as pg_dump takes) keep DDL off the selected tables until the copy is done.
   const ddl = selectStatements(await extractSchemaDdl(client, {schemas: sel.schemas, lockTables: true}), sel)
@@ -44,5 +56,6 @@ export async function snapshotDdl(client: pg.Client, sel: Selection): Promise<Sn
     preData: renderDdl(ddl, {sections: ['pre-data']}),
     postData: renderDdl(ddl, {sections: ['post-data']}),
     postDataPlan: JSON.stringify(plan, null, 1) + '\n',
+    clean: renderClean(ddl),
   }
 }

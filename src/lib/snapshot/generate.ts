@@ -162,6 +162,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     const preData = await writeText(path.join(output, 'schema', 'pre-data.sql'), ddl.preData)
     const postData = await writeText(path.join(output, 'schema', 'post-data.sql'), ddl.postData)
     const postDataPlan = await writeText(path.join(output, 'schema', 'post-data.json'), ddl.postDataPlan)
+    const clean = await writeText(path.join(output, 'schema', 'clean.sql'), ddl.clean)
 
     const parts = planParts(tables, {splitLargerThan: o.splitLargerThan})
     rep?.phase('data', `${tables.length} tables in ${parts.length} parts (sizes on disk)`, {
@@ -226,6 +227,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
         preData: {file: 'schema/pre-data.sql', ...preData},
         postData: {file: 'schema/post-data.sql', ...postData},
         postDataPlan: {file: 'schema/post-data.json', ...postDataPlan},
+        clean: {file: 'schema/clean.sql', ...clean},
       },
       tables: mtables,
       sequences,
