@@ -3,7 +3,7 @@
 // plan (for apply: statements with their wave and dependencies, run in parallel wave by wave).
 
 import type pg from 'pg'
-import {type DdlStatement, extractSchemaDdl, renderDdl, type SchemaDdl} from '../schema/index.js'
+import {type DdlStatement, extractSchemaDdl, lockRelations, renderDdl, type SchemaDdl} from '../schema/index.js'
 import type {Selection} from './catalog.js'
 import {parseQualifiedName} from './catalog.js'
 
@@ -45,9 +45,17 @@ export function renderClean(ddl: Pick<SchemaDdl, 'settings' | 'preData' | 'postD
   return [...ddl.settings, '', ...drops, ''].join('\n')
 }
 
+/**
+ * ACCESS SHARE locks on everything the DDL reads (as pg_dump takes first): no DDL can change the
+ * selected tables until the snapshot transaction of `client` ends.
+ */
+export async function lockSnapshotRelations(client: pg.Client, sel: Selection): Promise<void> {
+  await lockRelations(client, {schemas: sel.schemas})
+}
+
+/** The DDL of the selection, read in the snapshot transaction of `client` (locked by the caller). */
 export async function snapshotDdl(client: pg.Client, sel: Selection): Promise<SnapshotDdl> {
-  // ACCESS SHARE locks (as pg_dump takes) keep DDL off the selected tables until the copy is done.
-  const ddl = selectStatements(await extractSchemaDdl(client, {schemas: sel.schemas, lockTables: true}), sel)
+  const ddl = selectStatements(await extractSchemaDdl(client, {schemas: sel.schemas}), sel)
   const plan: PostDataPlan = {
     settings: ddl.settings,
     statements: ddl.postData.map((s) => ({id: s.id, kind: s.kind, wave: s.wave, schema: s.schema, name: s.name, table: s.table, sql: s.sql, dependsOn: s.dependsOn})),
