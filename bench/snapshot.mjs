@@ -4,7 +4,7 @@
 // machine. Prints a table of times, ratios and peak RSS. Asserts nothing.
 //
 //   node bench/snapshot.mjs                 # pgbench scale 50 + a wide table, N = 2
-//   SCALE=100 JOBS=4 node bench/snapshot.mjs
+//   SCALE=100 JOBS=4 ROUNDS=3 node bench/snapshot.mjs   # medians of 3 rounds, alternating order
 //
 // Needs: npm run build; Debian's postgresql-client-15 (pg_dump, pg_restore, pgbench).
 
@@ -14,15 +14,12 @@ import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import pg from 'pg'
-import copyStreams from 'pg-copy-streams'
-import {pipeline} from 'node:stream/promises'
-import {Writable} from 'node:stream'
 import {EmbeddedServer} from '../dist/lib/embedded/server.js'
 
 const SCALE = Number(process.env.SCALE ?? 50)
 const JOBS = Number(process.env.JOBS ?? 2)
 const WIDE_ROWS = Number(process.env.WIDE_ROWS ?? 300000)
+const ROUNDS = Number(process.env.ROUNDS ?? 1)
 const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url))
 const PGBIN = '/usr/lib/postgresql/15/bin'
 const tool = (name) => path.join(PGBIN, name)
@@ -43,22 +40,30 @@ function timeCmd(cmd, args, env = {}) {
   })
 }
 
-async function rawCopy(url, tables, jobs) {
-  // N connections, each COPY … TO STDOUT of whole tables (largest first), output discarded.
+async function rawCopy(port, db, tables, jobs, env) {
+  // N psql processes (libpq, C), each \copy of whole tables (largest first) into /dev/null: the
+  // server's own COPY TO STDOUT throughput at this parallelism, with the thinnest client there is.
   const t0 = process.hrtime.bigint()
   let next = 0
-  let bytes = 0
   const worker = async () => {
-    const c = new pg.Client({connectionString: url})
-    await c.connect()
     while (next < tables.length) {
       const t = tables[next++]
-      await pipeline(c.query(copyStreams.to(`COPY ${t} TO STDOUT`)), new Writable({write(chunk, _e, cb) { bytes += chunk.length; cb() }}))
+      await new Promise((resolve, reject) => {
+        const child = spawn(tool('psql'), ['-X', '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-c', `\\copy ${t} TO '/dev/null'`], {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe']})
+        let err = ''
+        child.stderr.on('data', (d) => (err += d))
+        child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`psql \\copy ${t}: ${err}`))))
+      })
     }
-    await c.end()
   }
   await Promise.all(Array.from({length: jobs}, worker))
-  return {secs: Number(process.hrtime.bigint() - t0) / 1e9, bytes}
+  return {secs: Number(process.hrtime.bigint() - t0) / 1e9}
+}
+
+/** The median of a list of numbers. */
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
 async function main() {
@@ -86,25 +91,40 @@ async function main() {
       await runCli(['install', '-d', url(db)], env)
       const size = (await server.query(`SELECT pg_size_pretty(pg_database_size(current_database())) s`, [], db)).rows[0].s
       const tables = (await server.query(`SELECT format('%I.%I', schemaname, relname) t FROM pg_stat_user_tables ORDER BY pg_relation_size(relid) DESC`, [], db)).rows.map((r) => r.t)
-      const raw = await rawCopy(server.url(db), tables, JOBS)
-      results.push({db, size, what: `raw COPY TO STDOUT -j${JOBS}`, secs: raw.secs, peer: null})
+      // Each measure ROUNDS times, peer and ours alternating which goes first (load drift cancels
+      // out); medians reported, every round printed.
+      const rawTimes = []
+      for (let r = 0; r < ROUNDS; r++) rawTimes.push((await rawCopy(server.port, db, tables, JOBS, env)).secs)
+      const raw = {secs: median(rawTimes)}
+      results.push({db, size, what: `raw COPY TO STDOUT -j${JOBS}`, secs: raw.secs, peer: null, rounds: rawTimes})
       for (const [label, ourArgs, dumpArgs] of [
         ['none', ['--compression', 'none'], ['-Z', '0']],
         ['gzip 1', ['--compression', 'gzip', '--level', '1'], ['-Z', '1']],
       ]) {
-        const out = path.join(work, `${db}-${label.replace(' ', '')}`)
-        const dumpDir = path.join(work, `${db}-dump-${label.replace(' ', '')}`)
-        const dump = await timeCmd(tool('pg_dump'), ['-Fd', '-j', String(JOBS), ...dumpArgs, '-f', dumpDir, '-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', db], env)
-        const ours = await timeCmd(process.execPath, [BIN, 'snapshot', 'generate', '--direct', '-d', url(db), '--output', out, '--parallel', String(JOBS), '--no-slot', '--split-larger-than', '64MB', ...ourArgs], env)
-        results.push({db, size, what: `generate ${label} vs pg_dump -Fd -j${JOBS}`, secs: ours.secs, peer: dump.secs, rss: ours.rssMb, peerRss: dump.rssMb})
-        if (label === 'none') results.push({db, size, what: `generate none vs raw COPY`, secs: ours.secs, peer: raw.secs})
-        // Restore both into fresh databases.
-        for (const t of ['r_ours', 'r_dump']) await server.query(`DROP DATABASE IF EXISTS ${t}`).then(() => server.query(`CREATE DATABASE ${t}`))
-        const restore = await timeCmd(tool('pg_restore'), ['-j', String(JOBS), '-d', `postgresql://postgres@127.0.0.1:${server.port}/r_dump`, dumpDir], env)
-        const apply = await timeCmd(process.execPath, [BIN, 'snapshot', 'apply', '--direct', '-d', url('r_ours'), '--input', out, '--parallel', String(JOBS)], env)
-        results.push({db, size, what: `apply ${label} vs pg_restore -j${JOBS}`, secs: apply.secs, peer: restore.secs, rss: apply.rssMb, peerRss: restore.rssMb})
-        rmSync(out, {recursive: true, force: true})
-        rmSync(dumpDir, {recursive: true, force: true})
+        const gen = {ours: [], peer: [], rss: [], peerRss: []}
+        const app = {ours: [], peer: [], rss: [], peerRss: []}
+        for (let r = 0; r < ROUNDS; r++) {
+          const out = path.join(work, `${db}-${label.replace(' ', '')}`)
+          const dumpDir = path.join(work, `${db}-dump-${label.replace(' ', '')}`)
+          rmSync(out, {recursive: true, force: true})
+          rmSync(dumpDir, {recursive: true, force: true})
+          const runDump = () => timeCmd(tool('pg_dump'), ['-Fd', '-j', String(JOBS), ...dumpArgs, '-f', dumpDir, '-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', db], env)
+          const runOurs = () => timeCmd(process.execPath, [BIN, 'snapshot', 'generate', '--direct', '-d', url(db), '--output', out, '--parallel', String(JOBS), '--no-slot', '--split-larger-than', '64MB', ...ourArgs], env)
+          const [dump, ours] = r % 2 === 0 ? [await runDump(), await runOurs()] : await runOurs().then(async (o) => [await runDump(), o])
+          gen.ours.push(ours.secs), gen.peer.push(dump.secs), gen.rss.push(ours.rssMb), gen.peerRss.push(dump.rssMb)
+          // Restore both into fresh databases.
+          for (const t of ['r_ours', 'r_dump']) await server.query(`DROP DATABASE IF EXISTS ${t}`).then(() => server.query(`CREATE DATABASE ${t}`))
+          const runRestore = () => timeCmd(tool('pg_restore'), ['-j', String(JOBS), '-d', `postgresql://postgres@127.0.0.1:${server.port}/r_dump`, dumpDir], env)
+          const runApply = () => timeCmd(process.execPath, [BIN, 'snapshot', 'apply', '--direct', '-d', url('r_ours'), '--input', out, '--parallel', String(JOBS)], env)
+          const [restore, apply] = r % 2 === 0 ? [await runRestore(), await runApply()] : await runApply().then(async (a) => [await runRestore(), a])
+          app.ours.push(apply.secs), app.peer.push(restore.secs), app.rss.push(apply.rssMb), app.peerRss.push(restore.rssMb)
+          rmSync(out, {recursive: true, force: true})
+          rmSync(dumpDir, {recursive: true, force: true})
+        }
+        const row = (what, m) => ({db, size, what, secs: median(m.ours), peer: median(m.peer), rss: Math.max(...m.rss), peerRss: Math.max(...m.peerRss), rounds: m.ours.map((o, i) => `${o.toFixed(1)}/${m.peer[i].toFixed(1)}`)})
+        results.push(row(`generate ${label} vs pg_dump -Fd -j${JOBS}`, gen))
+        if (label === 'none') results.push({db, size, what: `generate none vs raw COPY`, secs: median(gen.ours), peer: raw.secs})
+        results.push(row(`apply ${label} vs pg_restore -j${JOBS}`, app))
       }
     }
   } finally {
@@ -115,9 +135,9 @@ async function main() {
   console.log('db'.padEnd(8) + 'size'.padEnd(9) + 'measure'.padEnd(40) + 'ours s'.padStart(8) + 'peer s'.padStart(8) + 'speed ×'.padStart(9) + 'RSS MB'.padStart(8) + 'peer RSS'.padStart(9))
   for (const r of results) {
     const ratio = r.peer ? (r.peer / r.secs).toFixed(2) : ''
-    console.log(r.db.padEnd(8) + r.size.padEnd(9) + r.what.padEnd(40) + r.secs.toFixed(1).padStart(8) + (r.peer ? r.peer.toFixed(1) : '').padStart(8) + ratio.padStart(9) + (r.rss ? r.rss.toFixed(0) : '').padStart(8) + (r.peerRss ? r.peerRss.toFixed(0) : '').padStart(9))
+    console.log(r.db.padEnd(8) + r.size.padEnd(9) + r.what.padEnd(40) + r.secs.toFixed(1).padStart(8) + (r.peer ? r.peer.toFixed(1) : '').padStart(8) + ratio.padStart(9) + (r.rss ? r.rss.toFixed(0) : '').padStart(8) + (r.peerRss ? r.peerRss.toFixed(0) : '').padStart(9) + (r.rounds ? '   rounds (ours/peer): ' + r.rounds.join(' ') : ''))
   }
-  console.log('speed × = peer time / our time (above 1: we are faster). "generate none vs raw COPY": raw time / ours (target ≥ 0.9).')
+  console.log(`speed × = peer time / our time (above 1: we are faster), medians of ${ROUNDS} round(s). "generate none vs raw COPY": raw time / ours (target ≥ 0.9); raw = N psql \\copy … TO '/dev/null'.`)
 }
 
 function runCli(args, env) {

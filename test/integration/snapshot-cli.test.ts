@@ -107,6 +107,15 @@ describe('snapshot commands', () => {
       const again = await runCli(['snapshot', 'apply', '-d', dst, '--input', out, '--direct'])
       expect(again.code).toBe(1)
       expect(again.stderr).toMatch(/already applied/)
+      const both = await runCli(['snapshot', 'apply', '-d', dst, '--input', out, '--direct', '--clean', '--resume'])
+      expect(both.code).toBe(2)
+      expect(both.stderr).toMatch(/--resume|--clean/)
+      // --clean replaces what is there (here: rows changed since the first apply).
+      await sql(dst, `DELETE FROM "Item" WHERE id % 2 = 0`)
+      const clean = await runCli(['snapshot', 'apply', '-d', dst, '--input', out, '--direct', '--clean', '--json'])
+      expect(clean.code, clean.stderr).toBe(0)
+      const [{m}] = await sql(dst, `SELECT count(DISTINCT "Label")::int m FROM "Item"`)
+      expect(m).toBe(3000)
     } finally {
       await dropDatabase(dst)
     }

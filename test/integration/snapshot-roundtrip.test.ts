@@ -126,6 +126,30 @@ describe('snapshot round trip', () => {
     }
   })
 
+  it('--clean replaces the objects an earlier apply left, and stops where objects of the target depend on them', async () => {
+    const dst = await freshDatabase('rtclean')
+    try {
+      const target = resolveConnection({db: dst})
+      await applySnapshot({target, input: out, parallel: 2, verify: false, resume: false})
+      const [expected] = await sql(dst, counts)
+      // Drift on the target: rows gone and added, a column dropped.
+      await sql(dst, `DELETE FROM public.big WHERE id % 3 = 0; INSERT INTO "Sales"."Customer" ("Name") VALUES ('stray'); ALTER TABLE "Sales".orders DROP COLUMN note`)
+      const r = await applySnapshot({target, input: out, parallel: 2, verify: true, resume: false, clean: true})
+      expect(r.rows).toBe(45300)
+      expect((await sql(dst, counts))[0]).toEqual(expected)
+      const [{note}] = await sql(dst, `SELECT count(*)::int AS note FROM information_schema.columns WHERE table_name = 'orders' AND column_name = 'note'`)
+      expect(note).toBe(1)
+      // A view of the target's own on a snapshot table: no CASCADE, the target stays as it was.
+      await sql(dst, `CREATE VIEW public.mine AS SELECT id FROM public.big; DELETE FROM public.big WHERE id <= 10`)
+      await expect(applySnapshot({target, input: out, parallel: 2, verify: false, resume: false, clean: true})).rejects.toThrow(/depend/)
+      const [{b, v}] = await sql(dst, `SELECT (SELECT count(*) FROM public.big)::int b, to_regclass('public.mine') IS NOT NULL v`)
+      expect(b).toBe(40000 - 10)
+      expect(v).toBe(true)
+    } finally {
+      await dropDatabase(dst)
+    }
+  })
+
   it('refuses a snapshot with one corrupted byte before touching the target', async () => {
     const dst = await freshDatabase('rtcorrupt')
     try {

@@ -57,6 +57,8 @@ export interface DdlStatement {
   /** One or more complete SQL commands, each ending with a semicolon. */
   sql: string
   dependsOn: string[]
+  /** Removes what `sql` creates, for restores that replace existing objects (snapshot apply --clean). */
+  drop?: string
 }
 
 export interface SchemaDdl {
@@ -277,7 +279,7 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
     const what = t.kind === 'd' ? 'DOMAIN' : 'TYPE'
     sql += owner(`ALTER ${what} ${name}`, t.owner) + comment(`${what} ${name}`, t.comment) + acl(what, name, t.owner, t.acl)
     for (const c of t.constraints) if (c.validated) sql += comment(`CONSTRAINT ${qi(c.name)} ON DOMAIN ${name}`, c.comment)
-    add({id, kind: t.kind === 'd' ? 'domain' : 'type', section: 'pre-data', wave: 0, schema: t.schema, name: t.name, table: null, sql, dependsOn: inSchema(t.schema)})
+    add({id, kind: t.kind === 'd' ? 'domain' : 'type', section: 'pre-data', wave: 0, schema: t.schema, name: t.name, table: null, sql, dependsOn: inSchema(t.schema), drop: `DROP ${what} IF EXISTS ${name};`})
     for (const c of t.constraints.filter((c) => !c.validated)) {
       const cid = `domain-constraint:${c.oid}`
       objects.set(`pg_constraint:${c.oid}`, cid)
@@ -311,6 +313,7 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
         table: null,
         sql: f.def!.trimEnd().replace(/;?$/, ';') + owner(`ALTER ${what} ${sig}`, f.owner) + comment(`${what} ${sig}`, f.comment) + acl(what, sig, f.owner, f.acl),
         dependsOn: inSchema(f.schema),
+        drop: `DROP ${what} IF EXISTS ${sig};`,
       },
       f.identityArgs,
     )
@@ -336,6 +339,7 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
       table: null,
       sql: `CREATE ${s.unlogged ? 'UNLOGGED ' : ''}SEQUENCE ${name}\n    ${renderSequenceOptions(s)};` + owner(`ALTER SEQUENCE ${name}`, s.owner) + comment(`SEQUENCE ${name}`, s.comment) + acl('SEQUENCE', name, s.owner, s.acl),
       dependsOn: inSchema(s.schema),
+      drop: `DROP SEQUENCE IF EXISTS ${name};`,
     })
     if (s.ownedBy) {
       add({
@@ -378,7 +382,8 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
       }
       sql += owner(`ALTER ${r.kind === 'v' ? 'VIEW' : 'MATERIALIZED VIEW'} ${name}`, r.owner)
       sql += comment(`${r.kind === 'v' ? 'VIEW' : 'MATERIALIZED VIEW'} ${name}`, r.comment) + colComments + acl('TABLE', name, r.owner, r.acl) + colAcls
-      add({id, kind: r.kind === 'v' ? 'view' : 'materialized view', section: 'pre-data', wave: 0, schema: r.schema, name: r.name, table: tableRef, sql, dependsOn: deps})
+      const drop = `DROP ${r.kind === 'v' ? 'VIEW' : 'MATERIALIZED VIEW'} IF EXISTS ${name};`
+      add({id, kind: r.kind === 'v' ? 'view' : 'materialized view', section: 'pre-data', wave: 0, schema: r.schema, name: r.name, table: tableRef, sql, dependsOn: deps, drop})
       if (r.kind === 'm' && r.populated) {
         add({
           id: `refresh:${r.oid}`,
@@ -460,7 +465,7 @@ export function buildDdl(cat: CatalogModel, opts: BuildOptions = {}): SchemaDdl 
     if (r.forceRowSecurity) sql += `\nALTER TABLE ${name} FORCE ROW LEVEL SECURITY;`
     sql += owner(`ALTER TABLE ${name}`, r.owner) + comment(`TABLE ${name}`, r.comment) + colComments + acl('TABLE', name, r.owner, r.acl) + colAcls
     for (const c of r.constraints) if (c.type === 'c' && c.validated && (c.isLocal || isPartition)) sql += comment(`CONSTRAINT ${qi(c.name)} ON ${name}`, c.comment)
-    add({id, kind: 'table', section: 'pre-data', wave: 0, schema: r.schema, name: r.name, table: tableRef, sql, dependsOn: deps})
+    add({id, kind: 'table', section: 'pre-data', wave: 0, schema: r.schema, name: r.name, table: tableRef, sql, dependsOn: deps, drop: `DROP TABLE IF EXISTS ${name};`})
 
     if (isPartition) {
       add({

@@ -70,7 +70,8 @@ export async function extractSchemaDdl(client: Queryable, opts: ExtractOptions =
   })
 }
 
-async function lockRelations(client: Queryable, filter: SchemaFilter): Promise<void> {
+/** ACCESS SHARE locks on the tables and views of `filter` (pg_dump's first step), in one statement per 500. */
+export async function lockRelations(client: Queryable, filter: SchemaFilter): Promise<void> {
   const {rows} = await client.query<{schema: string; name: string}>(
     `WITH ${NS_CTE} SELECT ns.nspname AS schema, c.relname AS name FROM pg_catalog.pg_class c JOIN ns ON ns.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p', 'v') ORDER BY 1, 2`,

@@ -3,7 +3,7 @@
 
 export {type CatalogModel, type Queryable, readCatalog, type SchemaFilter, type SkippedObject} from './catalog.js'
 export {buildDdl, type DdlStatement, postDataWaves, renderDdl, type RenderOptions, type SchemaDdl, type Section, SESSION_SETTINGS, type StatementKind} from './ddl.js'
-export {applyDdl, applyStatements, type ExtractOptions, extractSchemaDdl, withEmptySearchPath} from './extract.js'
+export {applyDdl, applyStatements, type ExtractOptions, extractSchemaDdl, lockRelations, withEmptySearchPath} from './extract.js'
 export {listSequences, listUserTables, primaryKeyColumns, type SequenceState, setSequenceQuery, type UserTable, type UserTableKind} from './objects.js'
 export {type ColumnDefinition, fingerprintInput, fingerprintOf, type TableFingerprint, type TableKind} from './fingerprint.js'
 export {captureFingerprints, type CaptureResult, computeFingerprints, type FingerprintOptions, readCapturedFingerprints} from './fingerprint-io.js'

@@ -14,9 +14,10 @@ import {StateError, UsageError} from '../errors.js'
 import {install} from '../install/migrations.js'
 import {copyFileToTable, qualified} from './copy.js'
 import type {Reporter} from './generate.js'
-import {type Manifest} from './manifest.js'
+import {type Manifest, type ManifestTable} from './manifest.js'
 import {ManifestError, readManifest, verifyFiles} from './manifest-io.js'
 import {runPool} from './pool.js'
+import {WorkQueue} from './work-queue.js'
 import {prepareSession} from './source.js'
 import type {PostDataPlan} from './ddl.js'
 import {setSequenceQuery} from '../schema/index.js'
@@ -27,6 +28,12 @@ export interface ApplyOptions {
   parallel: number
   verify: boolean
   resume: boolean
+  /**
+   * Drop the snapshot's objects on the target first (IF EXISTS, dependents first, no CASCADE), in
+   * the transaction that then creates them again, forgetting any earlier apply of this snapshot.
+   * With resume too (a job's retry of a --clean apply): resume if this apply had started, else clean.
+   */
+  clean?: boolean
   /** Create the subscription from this source (the snapshot must have kept its slot). */
   subscribeFrom?: ConnParams
   subscriptionName?: string
@@ -58,6 +65,28 @@ async function existingTables(client: pg.Client, m: Manifest): Promise<string[]>
   return r.rows.map((x) => x.n)
 }
 
+/**
+ * apply --clean, inside the pre-data transaction: forget an earlier apply of this snapshot and drop
+ * the snapshot's objects. Something of the target's own that depends on them stops it (nothing is
+ * dropped with CASCADE), and the transaction leaves the target as it was.
+ */
+async function cleanTarget(control: pg.Client, dir: string, m: Manifest): Promise<void> {
+  await control.query(`DELETE FROM steep_repl.snapshot_apply_parts WHERE snapshot_id = $1`, [m.snapshotId])
+  await control.query(`DELETE FROM steep_repl.snapshot_apply WHERE snapshot_id = $1`, [m.snapshotId])
+  const sql = await readFile(path.join(dir, m.schemaFiles.clean!.file), 'utf8')
+  try {
+    await control.query(sql)
+  } catch (err) {
+    if ((err as {code?: string}).code === '2BP01') {
+      const detail = (err as {detail?: string}).detail
+      throw new StateError(`--clean cannot drop the snapshot's objects on the target: ${(err as Error).message}${detail ? ` (${detail.replace(/\n/g, '; ')})` : ''}`, {
+        hint: 'Objects that are not in the snapshot depend on them; drop those first. Nothing was changed.',
+      })
+    }
+    throw err
+  }
+}
+
 async function setPhase(c: pg.Client, id: string, phase: Phase): Promise<void> {
   await c.query(
     `UPDATE steep_repl.snapshot_apply SET phase = $2, updated_at = now(), completed_at = CASE WHEN $2 = 'done' THEN now() END WHERE snapshot_id = $1`,
@@ -70,6 +99,11 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   const dir = path.resolve(o.input)
   const rep = o.reporter
   const m = await readManifest(dir)
+  if (o.clean && !m.schemaFiles.clean) {
+    throw new UsageError('this snapshot has no schema/clean.sql (it was written by an older version): --clean cannot know what to drop', {
+      hint: 'Drop the tables on the target yourself, or generate the snapshot again.',
+    })
+  }
   if (o.subscribeFrom && (!m.slot || !m.publication)) {
     throw new UsageError('this snapshot was generated with --no-slot: there is no slot to subscribe from', {
       hint: 'Generate it again with a kept slot (the default) to seed a replica.',
@@ -93,7 +127,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       [m.snapshotId],
     )
     let phase: Phase
-    if (state.rows.length) {
+    if (state.rows.length && (!o.clean || o.resume)) {
       if (!o.resume) {
         const ph = state.rows[0]!.phase
         throw new StateError(
@@ -104,13 +138,15 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       }
       if (state.rows[0]!.manifest_checksum !== m.checksum) throw new StateError('the snapshot directory changed since the apply started; refusing to resume')
       phase = state.rows[0]!.phase
-    } else {
+    } else if (!o.clean) {
       const existing = await existingTables(control, m)
       if (existing.length) {
         throw new StateError(`the target already has ${existing.length} of the snapshot's tables (${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', …' : ''})`, {
-          hint: 'Apply into an empty database, or drop those tables first.',
+          hint: 'Apply into an empty database, drop those tables first, or pass --clean to replace them.',
         })
       }
+      phase = 'pre-data'
+    } else {
       phase = 'pre-data'
     }
     const at = (p: Phase) => ORDER.indexOf(phase) <= ORDER.indexOf(p)
@@ -119,6 +155,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       rep?.phase('pre-data')
       const sql = await readFile(path.join(dir, m.schemaFiles.preData.file), 'utf8')
       await control.query('BEGIN')
+      if (o.clean) await cleanTarget(control, dir, m)
       await control.query(`INSERT INTO steep_repl.snapshot_apply (snapshot_id, manifest_checksum) VALUES ($1, $2)`, [m.snapshotId, m.checksum])
       await control.query(sql)
       await setPhase(control, m.snapshotId, 'data')
@@ -128,31 +165,63 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
 
     let partsSkipped = 0
     let rows = 0
+    const plan = JSON.parse(await readFile(path.join(dir, m.schemaFiles.postDataPlan.file), 'utf8')) as PostDataPlan
+    const analyzed = new Set<string>()
     if (at('data')) {
       rep?.phase('data', `${m.tables.length} tables`, {bytes: m.totals.rawBytes, rows: m.totals.rows, items: m.totals.parts})
-      const done = new Set(
+      const doneFiles = new Set(
         (await control.query<{file: string}>(`SELECT file FROM steep_repl.snapshot_apply_parts WHERE snapshot_id = $1`, [m.snapshotId])).rows.map((r) => r.file),
       )
       const work = m.tables
         .flatMap((t) => t.parts.map((p) => ({t, p})))
         .filter(({p}) => {
-          if (done.has(p.file)) partsSkipped++
-          return !done.has(p.file)
+          if (doneFiles.has(p.file)) partsSkipped++
+          return !doneFiles.has(p.file)
         })
         .sort((a, b) => b.p.rawBytes - a.p.rawBytes)
-      for (let i = 0; i < Math.min(o.parallel, work.length); i++) {
+      const early = earlyStatements(plan)
+      const queue = new WorkQueue<DataWork>(work.map((w) => ({part: w})))
+      const partsLeft = new Map(m.tables.map((t) => [tableKey(t), t.parts.filter((p) => !doneFiles.has(p.file)).length]))
+      const ddlLeft = new Map<string, number>()
+      // A table's rows are all in: its own index builds next (those not done by an earlier run),
+      // then its ANALYZE, on the same connections while other tables still load (as pg_restore
+      // builds a table's indexes as soon as its data is restored).
+      const tableLoaded = (t: ManifestTable) => {
+        const sts = (early.get(tableKey(t)) ?? []).filter((st) => !doneFiles.has(`ddl:${st.id}`))
+        ddlLeft.set(tableKey(t), sts.length)
+        if (sts.length) queue.push(...sts.map((st) => ({ddl: st, table: t})))
+        else queue.push({analyze: t})
+      }
+      // Tables a previous run finished loading but whose builds may not have happened.
+      for (const t of m.tables) if (partsLeft.get(tableKey(t)) === 0 && t.parts.length > 0) tableLoaded(t)
+      for (let i = 0; i < Math.max(1, Math.min(o.parallel, queue.size)); i++) {
         const c = await openClient(o.target, {applicationName: 'steep-repl apply'})
         c.on('error', () => {})
         await prepareSession(c)
+        await c.query(plan.settings.join('\n'))
+        // Index builds use what the server allows per connection.
+        await c.query(`SET maintenance_work_mem = '256MB'`).catch(() => {})
         // Loading is not replicated onward and does not fire the user's triggers.
         await c.query(`SET session_replication_role = replica`)
         loaders.push(c)
       }
-      await runPool(
-        work,
-        o.parallel,
-        async ({t, p}, slot) => {
+      await queue.run(
+        loaders.length,
+        async (w, slot) => {
           const c = loaders[slot]!
+          if ('analyze' in w) {
+            await c.query(`ANALYZE ${qualified(w.analyze)}`)
+            analyzed.add(tableKey(w.analyze))
+            return
+          }
+          if ('ddl' in w) {
+            await runPostDataStatement(c, m.snapshotId, w.ddl, rep)
+            const left = ddlLeft.get(tableKey(w.table))! - 1
+            ddlLeft.set(tableKey(w.table), left)
+            if (left === 0) queue.push({analyze: w.table})
+            return
+          }
+          const {t, p} = w.part
           const label = `${t.schema}.${t.name}${t.parts.length > 1 ? ` [${p.index + 1}/${t.parts.length}]` : ''}`
           rep?.part({id: p.file, label, state: 'start', bytes: 0, rows: 0, estBytes: p.rawBytes})
           await c.query('BEGIN')
@@ -184,6 +253,9 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
             await c.query('ROLLBACK').catch(() => {})
             throw err
           }
+          const left = partsLeft.get(tableKey(t))! - 1
+          partsLeft.set(tableKey(t), left)
+          if (left === 0) tableLoaded(t)
         },
         o.signal,
       )
@@ -192,7 +264,6 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     }
 
     if (at('post-data')) {
-      const plan = JSON.parse(await readFile(path.join(dir, m.schemaFiles.postDataPlan.file), 'utf8')) as PostDataPlan
       rep?.phase('post-data', `${plan.statements.length} statements`, {items: plan.statements.length})
       await runPostData(o.target, m.snapshotId, plan, o.parallel, loaders, rep, o.signal)
       await setPhase(control, m.snapshotId, 'sequences')
@@ -212,7 +283,9 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
 
     if (at('analyze')) {
       rep?.phase('analyze')
-      for (const t of m.tables) await control.query(`ANALYZE ${qualified(t)}`)
+      const todo = m.tables.filter((t) => !analyzed.has(tableKey(t)))
+      const conns = loaders.length ? loaders : [control]
+      await runPool(todo, conns.length, async (t, slot) => void (await conns[slot]!.query(`ANALYZE ${qualified(t)}`)), o.signal)
       await setPhase(control, m.snapshotId, 'subscribe')
       phase = 'subscribe'
     }
@@ -290,32 +363,57 @@ export async function runPostData(
       async (s, slot) => {
         // Dependencies inside this wave that are not done yet (earlier waves are complete).
         for (const d of s.dependsOn) if (all.has(d) && !done.has(d) && waiting.has(d)) await waiting.get(d)
-        const c = conns[slot]!
-        const label = `${s.kind} ${s.schema ? s.schema + '.' : ''}${s.name}`
-        rep?.part({id: `ddl:${s.id}`, label, state: 'start', bytes: 0, rows: 0, estBytes: 0})
-        await c.query('BEGIN')
-        try {
-          await c.query(s.sql)
-          if (snapshotId) {
-            await c.query(
-              `INSERT INTO steep_repl.snapshot_apply_parts (snapshot_id, file, rows, raw_bytes, data_sha256) VALUES ($1, $2, 0, 0, '')`,
-              [snapshotId, `ddl:${s.id}`],
-            )
-          }
-          await c.query('COMMIT')
-        } catch (err) {
-          await c.query('ROLLBACK').catch(() => {})
-          ;(err as Error).message = `post-data ${label}: ${(err as Error).message}`
-          throw err
-        }
+        await runPostDataStatement(conns[slot]!, snapshotId, s, rep)
         done.add(s.id)
         finished.get(s.id)!()
-        rep?.part({id: `ddl:${s.id}`, label, state: 'done', bytes: 0, rows: 0, estBytes: 0})
       },
       signal,
     )
   }
 }
+
+type PlanStatement = PostDataPlan['statements'][number]
+
+/** One post-data statement in its own transaction with its state row (snapshotId null: none). */
+async function runPostDataStatement(c: pg.Client, snapshotId: string | null, s: PlanStatement, rep: Reporter | undefined): Promise<void> {
+  const label = `${s.kind} ${s.schema ? s.schema + '.' : ''}${s.name}`
+  rep?.part({id: `ddl:${s.id}`, label, state: 'start', bytes: 0, rows: 0, estBytes: 0})
+  await c.query('BEGIN')
+  try {
+    await c.query(s.sql)
+    if (snapshotId) {
+      await c.query(`INSERT INTO steep_repl.snapshot_apply_parts (snapshot_id, file, rows, raw_bytes, data_sha256) VALUES ($1, $2, 0, 0, '')`, [
+        snapshotId,
+        `ddl:${s.id}`,
+      ])
+    }
+    await c.query('COMMIT')
+  } catch (err) {
+    await c.query('ROLLBACK').catch(() => {})
+    ;(err as Error).message = `post-data ${label}: ${(err as Error).message}`
+    throw err
+  }
+  rep?.part({id: `ddl:${s.id}`, label, state: 'done', bytes: 0, rows: 0, estBytes: 0})
+}
+
+const tableKey = (t: {schema: string; name: string}) => `${t.schema}\u0000${t.name}`
+
+/**
+ * The statements that can run as soon as one table's rows are loaded: its wave-1 statements (index
+ * builds) that depend on nothing else in the plan, by table.
+ */
+export function earlyStatements(plan: PostDataPlan): Map<string, PlanStatement[]> {
+  const ids = new Set(plan.statements.map((st) => st.id))
+  const early = new Map<string, PlanStatement[]>()
+  for (const st of plan.statements) {
+    if (st.wave !== 1 || !st.table || st.dependsOn.some((d) => ids.has(d))) continue
+    const k = tableKey(st.table)
+    early.set(k, [...(early.get(k) ?? []), st])
+  }
+  return early
+}
+
+type DataWork = {part: {t: ManifestTable; p: ManifestTable['parts'][number]}} | {ddl: PlanStatement; table: ManifestTable} | {analyze: ManifestTable}
 
 /**
  * CREATE SUBSCRIPTION that takes over an existing slot at its position: create_slot = false,

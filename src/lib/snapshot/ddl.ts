@@ -3,7 +3,7 @@
 // plan (for apply: statements with their wave and dependencies, run in parallel wave by wave).
 
 import type pg from 'pg'
-import {type DdlStatement, extractSchemaDdl, renderDdl, type SchemaDdl} from '../schema/index.js'
+import {type DdlStatement, extractSchemaDdl, lockRelations, renderDdl, type SchemaDdl} from '../schema/index.js'
 import type {Selection} from './catalog.js'
 import {parseQualifiedName} from './catalog.js'
 
@@ -17,6 +17,8 @@ export interface SnapshotDdl {
   postData: string
   /** JSON of PostDataPlan. */
   postDataPlan: string
+  /** DROP … IF EXISTS of every object the DDL creates, in reverse order (apply --clean). */
+  clean: string
 }
 
 /** Drops the statements of tables outside a --table / --exclude-table selection. */
@@ -33,9 +35,27 @@ export function selectStatements(ddl: SchemaDdl, sel: Selection): SchemaDdl {
   return {...ddl, preData: pre.map(prune), postData: post.map(prune)}
 }
 
+/**
+ * The statements that remove what the DDL creates, dependents first (the reverse of creation
+ * order), each IF EXISTS and without CASCADE: an object of the target that the snapshot does not
+ * carry and that depends on one of these makes the drop fail instead of vanishing with it.
+ */
+export function renderClean(ddl: Pick<SchemaDdl, 'settings' | 'preData' | 'postData'>): string {
+  const drops = [...ddl.preData, ...ddl.postData].flatMap((st) => (st.drop ? [st.drop] : [])).reverse()
+  return [...ddl.settings, '', ...drops, ''].join('\n')
+}
+
+/**
+ * ACCESS SHARE locks on everything the DDL reads (as pg_dump takes first): no DDL can change the
+ * selected tables until the snapshot transaction of `client` ends.
+ */
+export async function lockSnapshotRelations(client: pg.Client, sel: Selection): Promise<void> {
+  await lockRelations(client, {schemas: sel.schemas})
+}
+
+/** The DDL of the selection, read in the snapshot transaction of `client` (locked by the caller). */
 export async function snapshotDdl(client: pg.Client, sel: Selection): Promise<SnapshotDdl> {
-  // ACCESS SHARE locks (as pg_dump takes) keep DDL off the selected tables until the copy is done.
-  const ddl = selectStatements(await extractSchemaDdl(client, {schemas: sel.schemas, lockTables: true}), sel)
+  const ddl = selectStatements(await extractSchemaDdl(client, {schemas: sel.schemas}), sel)
   const plan: PostDataPlan = {
     settings: ddl.settings,
     statements: ddl.postData.map((s) => ({id: s.id, kind: s.kind, wave: s.wave, schema: s.schema, name: s.name, table: s.table, sql: s.sql, dependsOn: s.dependsOn})),
@@ -44,5 +64,6 @@ export async function snapshotDdl(client: pg.Client, sel: Selection): Promise<Sn
     preData: renderDdl(ddl, {sections: ['pre-data']}),
     postData: renderDdl(ddl, {sections: ['post-data']}),
     postDataPlan: JSON.stringify(plan, null, 1) + '\n',
+    clean: renderClean(ddl),
   }
 }

@@ -18,11 +18,8 @@ import {type Part, planParts} from './plan.js'
 import {checkSlotName, createExportedSlot, createPublication, type ExportedSlot, importSnapshot, prepareSession} from './source.js'
 import {AtomicFileSink} from './streams.js'
 import {dropSlotAndPublication} from './cleanup.js'
-import {type SnapshotDdl, snapshotDdl} from './ddl.js'
+import {lockSnapshotRelations, snapshotDdl} from './ddl.js'
 import {runPool} from './pool.js'
-
-/** Extracts the DDL with a client that is inside the snapshot transaction. */
-export type DdlProvider = (client: pg.Client, selection: Selection) => Promise<SnapshotDdl>
 
 export interface Reporter {
   /**
@@ -49,8 +46,6 @@ export interface GenerateOptions {
   nodeId?: string | null
   force?: boolean
   snapshotId?: string
-  /** Default: the schema capability's extraction (snapshotDdl). */
-  ddl?: DdlProvider
   reporter?: Reporter
   signal?: AbortSignal
   toolVersion: string
@@ -130,6 +125,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
   let slot: ExportedSlot | undefined
   let createdPublication = false
   let preparedOutput = false
+  let pendingDdl: Promise<unknown> | undefined
   let ok = false
   try {
     rep?.phase('prepare')
@@ -146,22 +142,39 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
       createdPublication = true
     }
     slot = await createExportedSlot(o.source, slotName, !o.keepSlot)
-    for (let i = 0; i < o.parallel; i++) {
-      const c = await openClient(o.source, {applicationName: 'steep-repl snapshot'})
-      c.on('error', () => {})
-      readers.push(c)
-      await prepareSession(c)
-      await importSnapshot(c, slot.snapshotName)
-    }
-    const main = readers[0]!
+    const snapshotName = slot.snapshotName
+    // N readers for the data and one for the DDL, all in the slot's snapshot, connected at once.
+    const opened = await Promise.allSettled(
+      Array.from({length: o.parallel + 1}, async () => {
+        const c = await openClient(o.source, {applicationName: 'steep-repl snapshot'})
+        c.on('error', () => {})
+        readers.push(c)
+        await prepareSession(c)
+        await importSnapshot(c, snapshotName)
+        return c
+      }),
+    )
+    const failed = opened.find((r) => r.status === 'rejected')
+    if (failed) throw failed.reason
+    const ddlReader = readers[o.parallel]!
 
     rep?.phase('schema')
-    const tables = selectTables(await listDataTables(main), o.selection)
-    for (const t of tables) if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(main, t)
-    const ddl = await (o.ddl ?? snapshotDdl)(main, o.selection)
-    const preData = await writeText(path.join(output, 'schema', 'pre-data.sql'), ddl.preData)
-    const postData = await writeText(path.join(output, 'schema', 'post-data.sql'), ddl.postData)
-    const postDataPlan = await writeText(path.join(output, 'schema', 'post-data.json'), ddl.postDataPlan)
+    // Locks first, as pg_dump does: from here no DDL can change a selected table until the end.
+    await lockSnapshotRelations(ddlReader, o.selection)
+    const tables = selectTables(await listDataTables(ddlReader), o.selection)
+    for (const t of tables) if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(ddlReader, t)
+    // The DDL is read and written while the data is copied (it is needed only for the manifest).
+    const schemaFiles = (async () => {
+      const ddl = await snapshotDdl(ddlReader, o.selection)
+      return {
+        preData: await writeText(path.join(output, 'schema', 'pre-data.sql'), ddl.preData),
+        postData: await writeText(path.join(output, 'schema', 'post-data.sql'), ddl.postData),
+        postDataPlan: await writeText(path.join(output, 'schema', 'post-data.json'), ddl.postDataPlan),
+        clean: await writeText(path.join(output, 'schema', 'clean.sql'), ddl.clean),
+      }
+    })()
+    schemaFiles.catch(() => {}) // awaited below; a data failure must not leave it unhandled
+    pendingDdl = schemaFiles
 
     const parts = planParts(tables, {splitLargerThan: o.splitLargerThan})
     rep?.phase('data', `${tables.length} tables in ${parts.length} parts (sizes on disk)`, {
@@ -196,8 +209,8 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     )
 
     rep?.phase('sequences')
-    const schemas = o.selection.schemas
-    const sequences = await readSequences(main, schemas)
+    const sequences = await readSequences(readers[0]!, o.selection.schemas)
+    const {preData, postData, postDataPlan, clean} = await schemaFiles
 
     rep?.phase('manifest')
     const mtables: ManifestTable[] = tables.map((t) => {
@@ -226,6 +239,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
         preData: {file: 'schema/pre-data.sql', ...preData},
         postData: {file: 'schema/post-data.sql', ...postData},
         postDataPlan: {file: 'schema/post-data.json', ...postDataPlan},
+        clean: {file: 'schema/clean.sql', ...clean},
       },
       tables: mtables,
       sequences,
@@ -242,6 +256,8 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     ok = true
     return {snapshotId, output, manifest}
   } finally {
+    // The DDL reader may still be reading: let it finish before its connection goes.
+    await pendingDdl?.catch(() => {})
     for (const c of readers) await c.end().catch(() => {})
     // Closing the replication connection releases the exported snapshot and drops a temporary slot.
     if (slot) await slot.conn.end().catch(() => {})

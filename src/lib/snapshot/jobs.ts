@@ -180,10 +180,12 @@ export const applyParams = z
     parallel: z.number().int().min(1).max(64).default(4),
     verify: z.boolean().default(true),
     resume: z.boolean().default(false),
+    clean: z.boolean().default(false),
     subscribeFrom: connRefSchema.optional(),
     subscriptionName: z.string().regex(/^[a-z0-9_]{1,63}$/).optional(),
   })
   .strict()
+  .refine((p) => !(p.clean && p.resume), {message: 'clean and resume contradict each other: clean starts over, resume continues', path: ['clean']})
 
 const APPLY_PHASES = [
   {name: 'verify', weight: 10},
@@ -210,8 +212,9 @@ export const snapshotApply = defineOperation({
       input: p.input,
       parallel: p.parallel,
       verify: p.verify,
-      // The per-part state makes a retry a resume.
+      // The per-part state makes a retry a resume (of a --clean apply too, once it had started).
       resume: p.resume || ctx.job.attempt > 1,
+      clean: p.clean,
       subscribeFrom: p.subscribeFrom ? await ctx.resolveConnection(p.subscribeFrom) : undefined,
       subscriptionName: p.subscriptionName,
       reporter: jobReporter(ctx.progress, phases),

@@ -58,6 +58,7 @@ export async function verifyFiles(dir: string, m: Manifest, parallel = 4, onFile
     m.schemaFiles.preData,
     m.schemaFiles.postData,
     m.schemaFiles.postDataPlan,
+    ...(m.schemaFiles.clean ? [m.schemaFiles.clean] : []),
     ...m.tables.flatMap((t) => t.parts.map((p) => ({file: p.file, bytes: p.fileBytes, sha256: p.sha256}))),
   ]
   const problems: FileProblem[] = []

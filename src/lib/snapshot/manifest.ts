@@ -83,7 +83,8 @@ export const manifestSchema = z
     slot: z.object({name: z.string(), kept: z.boolean()}).nullable(),
     publication: z.string().nullable(),
     compression: z.object({algorithm: z.enum(COMPRESSIONS), level: z.number().int()}),
-    schemaFiles: z.object({preData: fileEntry, postData: fileEntry, postDataPlan: fileEntry}),
+    // clean is optional: snapshots written before it existed cannot be applied with --clean.
+    schemaFiles: z.object({preData: fileEntry, postData: fileEntry, postDataPlan: fileEntry, clean: fileEntry.optional()}),
     tables: z.array(tableSchema),
     sequences: z.array(sequenceSchema),
     totals: z.object({tables: count, parts: count, rows: count, rawBytes: count, fileBytes: count}),
@@ -132,7 +133,7 @@ export function checkManifest(raw: unknown): {ok: true; manifest: Manifest} | {o
   const m = parsed.data
   const problems: ManifestProblem[] = []
   if (manifestChecksum(m) !== m.checksum) problems.push({path: 'checksum', message: 'the manifest does not match its checksum (edited or damaged)'})
-  const seen = new Set<string>([m.schemaFiles.preData.file, m.schemaFiles.postData.file, m.schemaFiles.postDataPlan.file])
+  const seen = new Set<string>([m.schemaFiles.preData.file, m.schemaFiles.postData.file, m.schemaFiles.postDataPlan.file, ...(m.schemaFiles.clean ? [m.schemaFiles.clean.file] : [])])
   m.tables.forEach((t, ti) =>
     t.parts.forEach((p, pi) => {
       if (seen.has(p.file)) problems.push({path: `tables.${ti}.parts.${pi}.file`, message: `file ${p.file} is named twice`})
