@@ -60,6 +60,14 @@ async function rawCopy(port, db, tables, jobs, env) {
   return {secs: Number(process.hrtime.bigint() - t0) / 1e9}
 }
 
+/** One round's times and peak RSS of ours and the peer. */
+function record(m, ours, peer) {
+  m.ours.push(ours.secs)
+  m.peer.push(peer.secs)
+  m.rss.push(ours.rssMb)
+  m.peerRss.push(peer.rssMb)
+}
+
 /** The median of a list of numbers. */
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -111,13 +119,13 @@ async function main() {
           const runDump = () => timeCmd(tool('pg_dump'), ['-Fd', '-j', String(JOBS), ...dumpArgs, '-f', dumpDir, '-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', db], env)
           const runOurs = () => timeCmd(process.execPath, [BIN, 'snapshot', 'generate', '--direct', '-d', url(db), '--output', out, '--parallel', String(JOBS), '--no-slot', '--split-larger-than', '64MB', ...ourArgs], env)
           const [dump, ours] = r % 2 === 0 ? [await runDump(), await runOurs()] : await runOurs().then(async (o) => [await runDump(), o])
-          gen.ours.push(ours.secs), gen.peer.push(dump.secs), gen.rss.push(ours.rssMb), gen.peerRss.push(dump.rssMb)
+          record(gen, ours, dump)
           // Restore both into fresh databases.
           for (const t of ['r_ours', 'r_dump']) await server.query(`DROP DATABASE IF EXISTS ${t}`).then(() => server.query(`CREATE DATABASE ${t}`))
           const runRestore = () => timeCmd(tool('pg_restore'), ['-j', String(JOBS), '-d', `postgresql://postgres@127.0.0.1:${server.port}/r_dump`, dumpDir], env)
           const runApply = () => timeCmd(process.execPath, [BIN, 'snapshot', 'apply', '--direct', '-d', url('r_ours'), '--input', out, '--parallel', String(JOBS)], env)
           const [restore, apply] = r % 2 === 0 ? [await runRestore(), await runApply()] : await runApply().then(async (a) => [await runRestore(), a])
-          app.ours.push(apply.secs), app.peer.push(restore.secs), app.rss.push(apply.rssMb), app.peerRss.push(restore.rssMb)
+          record(app, apply, restore)
           rmSync(out, {recursive: true, force: true})
           rmSync(dumpDir, {recursive: true, force: true})
         }
