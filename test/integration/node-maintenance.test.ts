@@ -221,7 +221,7 @@ describe('node reinit, cancel, prepare/complete', {timeout: 180_000}, () => {
     await sql(src, `SELECT pg_drop_replication_slot($1)`, [g.manifest.slot!.name]).catch(() => {})
   })
 
-  it('node init --bidirectional links both directions once synchronized (refused up front before PostgreSQL 16)', async () => {
+  it('node init --bidirectional links both directions once synchronized (refused up front before PostgreSQL 16); a reinit on one side does not empty the other', async () => {
     const a = await freshDatabase('nre_bia', servers[0]!.url())
     const b = await freshDatabase('nre_bib', servers[1]!.url())
     try {
@@ -242,6 +242,14 @@ describe('node reinit, cancel, prepare/complete', {timeout: 180_000}, () => {
       const all = (u: string) => sql(u, `SELECT k, v FROM kv ORDER BY k`)
       await waitSame(a, b, all, 'the rows of both sides on both sides')
       expect(await all(a)).toEqual([{k: 'a', v: 1}, {k: 'from-a', v: 3}, {k: 'from-b', v: 2}])
+      // A reinit of the table on b truncates it under the steep_reinit origin: a, subscribed to b
+      // with origin = none, must not receive that truncate (nor the re-copied rows back).
+      const re = await runCli(['node', 'reinit', 'b', '-d', b, '--source', a, '--tables', 'public.kv', '--direct', '--json'])
+      expect(re.code, re.stdout + re.stderr).toBe(0)
+      await waitSame(a, b, all, 'kv re-copied on b')
+      await sql(a, `INSERT INTO kv VALUES ('after-reinit', 4)`)
+      await waitSame(a, b, all, 'a write after the reinit on both sides')
+      expect(await all(a)).toEqual([{k: 'a', v: 1}, {k: 'after-reinit', v: 4}, {k: 'from-a', v: 3}, {k: 'from-b', v: 2}])
     } finally {
       await dropSubs(a)
       await dropSubs(b)
