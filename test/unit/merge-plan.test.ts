@@ -3,7 +3,7 @@ import {fkOrder} from '../../src/lib/merge/fk-order.js'
 import {checkTables, compareColumns, type ColumnFacts, type TableFacts} from '../../src/lib/merge/preflight.js'
 import {cutRange, planBlocks, splitParts} from '../../src/lib/merge/ranges.js'
 import {chooseTimestampColumn, decide, parseStrategy} from '../../src/lib/merge/strategy.js'
-import {parseTableList, parseTableName} from '../../src/lib/merge/tables.js'
+import {parseTableList, tableLabel} from '../../src/lib/merge/tables.js'
 
 describe('ranges', () => {
   it('cutting a range gives contiguous half-open ranges with open ends', () => {
@@ -106,18 +106,21 @@ describe('pre-flight column comparison', () => {
   })
 })
 
-describe('table names', () => {
-  it('defaults to public, keeps quoted case and dots, lowercases the rest', () => {
-    expect(parseTableName('Orders')).toEqual({schema: 'public', name: 'orders'})
-    expect(parseTableName('"My Schema"."Odd.Name"')).toEqual({schema: 'My Schema', name: 'Odd.Name'})
-    expect(parseTableName('"a""b".t')).toEqual({schema: 'a"b', name: 't'})
+describe('table names (--tables, through the schema parser)', () => {
+  it('defaults to public, keeps quoted case, dots, commas and quotes, lowercases the rest', () => {
+    expect(parseTableList('Orders')).toEqual([{schema: 'public', name: 'orders'}])
+    expect(parseTableList('"My Schema"."Odd.Name"')).toEqual([{schema: 'My Schema', name: 'Odd.Name'}])
+    expect(parseTableList('"a""b".t')).toEqual([{schema: 'a"b', name: 't'}])
     expect(parseTableList('a, s.b ,"X,Y".c,a')).toEqual([{schema: 'public', name: 'a'}, {schema: 's', name: 'b'}, {schema: 'X,Y', name: 'c'}])
+    expect(parseTableList('Shop.Orders,"Shop".orders, shop.ORDERS')).toEqual([{schema: 'shop', name: 'orders'}, {schema: 'Shop', name: 'orders'}])
+    expect(parseTableList('"a"",b"."c,d"')).toEqual([{schema: 'a",b', name: 'c,d'}])
+    expect(tableLabel({schema: 'My Schema', name: 'T'})).toBe('My Schema.T')
   })
 
-  it('refuses what it would have to guess', () => {
-    expect(() => parseTableName('a.b.c')).toThrow(/invalid table name/)
-    expect(() => parseTableName('.t')).toThrow(/invalid table name/)
-    expect(() => parseTableName('"open')).toThrow(/unterminated/)
+  it('refuses what it would have to guess (usage error, exit 2)', () => {
+    for (const bad of ['a.b.c', '.t', '"open', 't.', 'a"b', '""."t"']) {
+      expect(() => parseTableList(bad), bad).toThrowError(expect.objectContaining({exitCode: 2}))
+    }
     expect(() => parseTableList(' , ')).toThrow(/names no table/)
   })
 })
