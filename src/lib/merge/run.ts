@@ -151,7 +151,7 @@ async function preflight(pair: NodePair, o: MergeOptions): Promise<Prepared> {
       hint: 'Run: steep-repl install -d <node A> (installs or upgrades the steep_repl schema).',
     })
   }
-  const warnings: string[] = []
+  const warnings: string[] = tables.flatMap((t) => t.notes.map((n) => `schema (not blocking): ${n}`))
   const [wa, wb, ra, rb] = await Promise.all([loadWriters(pair.a.client, o.tables), loadWriters(pair.b.client, o.tables), loadReplication(pair.a.client, o.tables), loadReplication(pair.b.client, o.tables)])
   for (const [label, w] of [['A', wa], ['B', wb]] as const) {
     if (w.writers) warnings.push(`node ${label}: ${w.writers} other session(s) hold write locks on the tables; rows they change during the merge may be missed`)
