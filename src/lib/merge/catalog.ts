@@ -117,3 +117,11 @@ export async function hasMergeSchema(client: pg.Client): Promise<boolean> {
   )
   return rows[0]?.ok ?? false
 }
+
+/** Whether node A's steep_repl schema has migration 009 (the merge audits sequence advances). */
+export async function hasSequenceAudit(client: pg.Client): Promise<boolean> {
+  const t = await client.query<{ok: boolean}>(`SELECT to_regclass('steep_repl.schema_version') IS NOT NULL AS ok`)
+  if (!t.rows[0]?.ok) return false
+  const {rows} = await client.query<{ok: boolean}>(`SELECT EXISTS (SELECT 1 FROM steep_repl.schema_version WHERE version = 9) AS ok`)
+  return rows[0]?.ok ?? false
+}

@@ -81,6 +81,16 @@ export function renderMerge(r: MergeResult): string {
       ],
     ),
   )
+  const seqs = r.tables.flatMap((t) => t.sequences.map((s) => ({t, s})))
+  if (seqs.length) {
+    lines.push('', 'owned sequences on the nodes that received rows')
+    lines.push(
+      renderTable(
+        ['table', 'node', 'sequence', 'column', 'before', `column ${'max/min'}`, r.dryRun ? 'will set to' : 'set to'],
+        seqs.map(({t, s}) => [t.table, s.node, s.sequence, s.column, `${s.lastValue}${s.isCalled ? '' : ' (not called)'}`, s.columnExtreme ?? '-', s.advancedTo ?? (s.problem ? 'not advanced' : 'already past')]),
+      ),
+    )
+  }
   for (const w of r.warnings) lines.push(`warning: ${w}`)
   if (r.totals.conflictsSkipped) {
     lines.push('', `${r.totals.conflictsSkipped} conflict(s) left for manual resolution.`)
