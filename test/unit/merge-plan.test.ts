@@ -3,7 +3,7 @@ import {fkOrder} from '../../src/lib/merge/fk-order.js'
 import {checkTables, type ColumnFacts, SCHEMA_KINDS, schemaNotes, type TableFacts, type TablePair} from '../../src/lib/merge/preflight.js'
 import {compareTable} from '../../src/lib/schema/compare.js'
 import {type ColumnDefinition, fingerprintOf, type TableFingerprint} from '../../src/lib/schema/fingerprint.js'
-import {cutRange, planBlocks, splitParts} from '../../src/lib/merge/ranges.js'
+import {arithmeticCuts, arithmeticKeys, asArithmetic, cutRange, planBlocks, splitParts} from '../../src/lib/merge/ranges.js'
 import {chooseTimestampColumn, decide, parseStrategy} from '../../src/lib/merge/strategy.js'
 import {parseTableList, tableLabel} from '../../src/lib/merge/tables.js'
 
@@ -166,5 +166,40 @@ describe('table names (--tables, through the schema parser)', () => {
       expect(() => parseTableList(bad), bad).toThrowError(expect.objectContaining({exitCode: 2}))
     }
     expect(() => parseTableList(' , ')).toThrow(/names no table/)
+  })
+})
+
+describe('histogram cuts (single integer key)', () => {
+  const bounds = (lo: number, hi: number, n = 101) => Array.from({length: n}, (_, i) => BigInt(Math.round(lo + ((hi - lo) * i) / (n - 1))))
+
+  it('evenly spaced cuts from the second to the next-to-last bound, about blockRows a block', () => {
+    const a = arithmeticCuts(bounds(1, 1_000_000), 1_000_000, {blockRows: 64, maxBlocks: 65536})!
+    expect(a).not.toBeNull()
+    const cuts = arithmeticKeys(a)
+    expect(cuts).toHaveLength(a.count)
+    expect(BigInt(cuts[0]![0]!)).toBe(10_000n + 1n)
+    expect(BigInt(cuts.at(-1)![0]!)).toBeGreaterThanOrEqual(990_000n)
+    expect(a.width).toBeGreaterThanOrEqual(60n)
+    expect(a.width).toBeLessThanOrEqual(70n)
+    expect(asArithmetic(cuts)).toEqual({base: a.base, width: a.width})
+  })
+
+  it('refuses sparse keys, no histogram, a flat one; bounded by maxBlocks', () => {
+    expect(arithmeticCuts(bounds(1, 100_000_000), 1_000_000, {blockRows: 64, maxBlocks: 65536})).toBeNull()
+    expect(arithmeticCuts([], 1000, {blockRows: 64, maxBlocks: 65536})).toBeNull()
+    expect(arithmeticCuts([1n, 5n, 5n, 9n], 1000, {blockRows: 64, maxBlocks: 65536})).toBeNull()
+    expect(arithmeticCuts(bounds(1, 1_000_000), 1_000_000, {blockRows: 1, maxBlocks: 100})!.count).toBe(99)
+    // Keys beyond int53 stay exact.
+    const big = arithmeticCuts([9007199254740000n, 9007199254740993n, 9007199254741993n, 9007199254742993n], 1500, {blockRows: 10, maxBlocks: 65536})!
+    expect(arithmeticKeys(big)[0]).toEqual(['9007199254740993'])
+  })
+
+  it('recognises evenly spaced integer cuts only', () => {
+    expect(asArithmetic([['10'], ['20'], ['30']])).toEqual({base: 0n, width: 10n})
+    expect(asArithmetic([['10'], ['20'], ['31']])).toBeNull()
+    expect(asArithmetic([['10']])).toBeNull()
+    expect(asArithmetic([['a'], ['b']])).toBeNull()
+    expect(asArithmetic([['1', 'x'], ['2', 'y']])).toBeNull()
+    expect(asArithmetic([['-30'], ['-20'], ['-10']])).toEqual({base: -40n, width: 10n})
   })
 })

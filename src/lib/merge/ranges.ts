@@ -70,3 +70,43 @@ export function splitParts(rows: number, leafRows: number, fanout: number): numb
   if (rows <= leafRows) return 1
   return Math.max(2, Math.min(fanout, Math.ceil(rows / Math.max(1, leafRows))))
 }
+
+/** Integer key types whose top-level cuts can be evenly spaced values (no sample needed). */
+export const INTEGER_KEY_TYPES: ReadonlySet<string> = new Set(['smallint', 'integer', 'bigint'])
+
+/**
+ * Evenly spaced top-level cuts of a single integer key from the planner's histogram of the column
+ * (pg_stats.histogram_bounds, each bucket ~1/len of the rows): from the second to the next-to-last
+ * bound (the outermost buckets, with any outliers, fall in the open first and last ranges), every
+ * `width` values, about `blockRows` rows a block when the keys are dense. Null when the histogram
+ * is missing or the keys are sparse (under one row per two values on average: gaps would make the
+ * blocks uneven), so the caller samples instead. The cuts are base + k·width for k = 1..count.
+ */
+export function arithmeticCuts(bounds: bigint[], estRows: number, o: {blockRows: number; maxBlocks: number}): {base: bigint; width: bigint; count: number} | null {
+  if (bounds.length < 4 || !(estRows > 0)) return null
+  const lo = bounds[1]!
+  const hi = bounds[bounds.length - 2]!
+  if (hi <= lo) return null
+  const span = hi - lo
+  const inner = (estRows * (bounds.length - 3)) / (bounds.length - 1)
+  if (inner / Number(span) < 0.5) return null
+  const n = Math.max(1, Math.min(o.maxBlocks - 2, Math.ceil(inner / Math.max(1, o.blockRows))))
+  const width = (span + BigInt(n) - 1n) / BigInt(n)
+  if (width < 1n) return null
+  return {base: lo - width, width, count: n + 1}
+}
+
+/** The cut keys base + k·width, k = 1..count. */
+export function arithmeticKeys(a: {base: bigint; width: bigint; count: number}): Key[] {
+  return Array.from({length: a.count}, (_, k) => [String(a.base + BigInt(k + 1) * a.width)])
+}
+
+/** The (base, width) of cuts that are one integer column evenly spaced (at least 2 cuts), else null. */
+export function asArithmetic(cuts: Key[]): {base: bigint; width: bigint} | null {
+  if (cuts.length < 2 || cuts.some((c) => c.length !== 1 || !/^-?\d+$/.test(c[0]!))) return null
+  const first = BigInt(cuts[0]![0]!)
+  const width = BigInt(cuts[1]![0]!) - first
+  if (width < 1n) return null
+  for (let i = 1; i < cuts.length; i++) if (BigInt(cuts[i]![0]!) !== first + BigInt(i) * width) return null
+  return {base: first - width, width}
+}

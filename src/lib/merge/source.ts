@@ -56,6 +56,16 @@ export class SqlRangeSource implements RangeSource {
     return hashes.map((h, j) => ({key: this.table.key.map((_, c) => r[`k${c}`]![j]!), hash: h}))
   }
 
+  /** pg_stats histogram bounds of a single integer key column on one node (null: none). */
+  async histogram(side: Side): Promise<bigint[] | null> {
+    const t = this.table
+    const r = await this.one<{b: string[] | null}>(side, {
+      text: `SELECT histogram_bounds::text::int8[]::text[] AS b FROM pg_stats WHERE schemaname = $1 AND tablename = $2 AND attname = $3 ORDER BY inherited = $4 DESC LIMIT 1`,
+      values: [t.schema, t.name, t.key[0]!.name, t.kind === 'p'],
+    })
+    return r?.b ? r.b.map((x) => BigInt(x)) : null
+  }
+
   /** Top-level cut keys from a sample of one node. */
   async sampleCuts(side: Side, blocks: number, percent: number, method: 'BERNOULLI' | 'SYSTEM'): Promise<Key[]> {
     const r = await this.one<Record<string, string[]>>(side, sampleCutsSql(this.table, blocks, percent, method))

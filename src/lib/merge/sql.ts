@@ -8,7 +8,7 @@
 // hash is count(*) and bit_xor of the row hashes (order-independent, so no sort), sent in base64.
 
 import pg from 'pg'
-import type {KeyRange} from './ranges.js'
+import {asArithmetic, INTEGER_KEY_TYPES, type KeyRange} from './ranges.js'
 
 const q = pg.escapeIdentifier
 
@@ -119,8 +119,19 @@ const blockAgg = (inner: string) =>
  */
 export function cutStatsSql(t: SqlTable, cuts: string[][]): {text: string; values: unknown[]} {
   const p = new Params()
-  const byColumn = t.key.map((_, c) => cuts.map((k) => k[c]!))
-  const bucket = bucketExpr(t, cuts.length, p, byColumn)
+  const ar = t.key.length === 1 && INTEGER_KEY_TYPES.has(t.key[0]!.type) ? asArithmetic(cuts) : null
+  let bucket: string
+  if (ar) {
+    // Evenly spaced cuts: the block by integer division (in the middle branch k - base is in
+    // [width, count·width), so it cannot overflow), no search through the cut array.
+    const k = `t.${q(t.key[0]!.name)}`
+    const first = p.add(cuts[0]![0])
+    const last = p.add(cuts.at(-1)![0])
+    bucket = `CASE WHEN ${k} < ${first}::int8 THEN 0 WHEN ${k} >= ${last}::int8 THEN ${p.add(cuts.length)}::int4 ELSE ((${k} - ${p.add(String(ar.base))}::int8) / ${p.add(String(ar.width))}::int8)::int4 END`
+  } else {
+    const byColumn = t.key.map((_, c) => cuts.map((k) => k[c]!))
+    bucket = bucketExpr(t, cuts.length, p, byColumn)
+  }
   const inner = `SELECT g.b, count(*) AS n, ${hash64(`coalesce(bit_xor(${rowHashExpr(t)}), 0)`)} AS h
   FROM ${fromTable(t)} JOIN generate_series(0, ${p.add(cuts.length)}::int4) AS g(b) ON g.b = ${bucket} GROUP BY g.b`
   return {text: `SELECT coalesce(string_agg(to_hex(b) || ':' || to_hex(n) || ':' || h, ',' ORDER BY b), '') AS blocks FROM (${inner}) s`, values: p.values}
