@@ -3,7 +3,7 @@ import {fkOrder} from '../../src/lib/merge/fk-order.js'
 import {checkTables, type ColumnFacts, SCHEMA_KINDS, schemaNotes, type TableFacts, type TablePair} from '../../src/lib/merge/preflight.js'
 import {compareTable} from '../../src/lib/schema/compare.js'
 import {type ColumnDefinition, fingerprintOf, type TableFingerprint} from '../../src/lib/schema/fingerprint.js'
-import {arithmeticCuts, arithmeticKeys, asArithmetic, cutRange, planBlocks, splitParts} from '../../src/lib/merge/ranges.js'
+import {arithmeticCuts, arithmeticKeys, asArithmetic, cutRange, evenCuts, planBlocks, splitParts} from '../../src/lib/merge/ranges.js'
 import {chooseTimestampColumn, decide, parseStrategy} from '../../src/lib/merge/strategy.js'
 import {parseTableList, tableLabel} from '../../src/lib/merge/tables.js'
 
@@ -192,6 +192,12 @@ describe('histogram cuts (single integer key)', () => {
     // Keys beyond int53 stay exact.
     const big = arithmeticCuts([9007199254740000n, 9007199254740993n, 9007199254741993n, 9007199254742993n], 1500, {blockRows: 10, maxBlocks: 65536})!
     expect(arithmeticKeys(big)[0]).toEqual(['9007199254740993'])
+  })
+
+  it('min..max: dense keys only', () => {
+    expect(evenCuts(1n, 1000n, 1000, {blockRows: 10, maxBlocks: 65536})).toEqual({base: -9n, width: 10n, count: 101})
+    expect(evenCuts(1n, 1_000_000n, 1000, {blockRows: 10, maxBlocks: 65536})).toBeNull()
+    expect(evenCuts(5n, 5n, 1, {blockRows: 10, maxBlocks: 65536})).toBeNull()
   })
 
   it('recognises evenly spaced integer cuts only', () => {

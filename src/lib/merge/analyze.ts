@@ -11,7 +11,7 @@ import {estimateRows, loadTables} from './catalog.js'
 import {type DiffResult, type DiffStats, diffTable, type OverlapCounts, type RowDiff} from './diff.js'
 import {checkTables, SCHEMA_KINDS, schemaNotes, type TableFacts, type TablePair} from './preflight.js'
 import {type MergeProgress, silentProgress} from './progress.js'
-import {arithmeticCuts, arithmeticKeys, INTEGER_KEY_TYPES, type Key, planBlocks} from './ranges.js'
+import {arithmeticCuts, arithmeticKeys, evenCuts, INTEGER_KEY_TYPES, type Key, planBlocks} from './ranges.js'
 import {type NodeSession, openNodeSession} from './session.js'
 import {SqlRangeSource} from './source.js'
 import type {SqlTable} from './sql.js'
@@ -40,7 +40,7 @@ export interface TableAnalysis extends OverlapCounts {
   conflicts: RowDiff[]
   aOnlyRows: RowDiff[]
   bOnlyRows: RowDiff[]
-  stats: DiffStats & {estRows: number; sampledOn: 'A' | 'B' | null; cutsFrom: 'none' | 'histogram' | 'sample'; statements: number; seconds: number; bytesA: number; bytesB: number}
+  stats: DiffStats & {estRows: number; sampledOn: 'A' | 'B' | null; cutsFrom: 'none' | 'minmax' | 'histogram' | 'sample'; statements: number; seconds: number; bytesA: number; bytesB: number}
 }
 
 export interface PreparedTable {
@@ -160,15 +160,24 @@ export async function analyzeTable(pair: NodePair, t: PreparedTable, o: AnalyzeT
     const plan = planBlocks(est, {blockRows: tune.blockRows, maxBlocks})
     const sampledOn = plan.blocks > 1 ? (estA >= estB ? 'a' : 'b') : null
     let cuts: Key[] = []
-    let cutsFrom: 'none' | 'histogram' | 'sample' = 'none'
+    let cutsFrom: 'none' | 'minmax' | 'histogram' | 'sample' = 'none'
     if (sampledOn) {
       // A single integer key with a dense histogram: evenly spaced cuts, no sampling pass, and the
       // top-level pass finds a row's block by division. Otherwise a sample of the keys.
-      const ar = t.sql.key.length === 1 && INTEGER_KEY_TYPES.has(t.sql.key[0]!.type) ? arithmeticCuts((await src.histogram(sampledOn)) ?? [], est, {blockRows: tune.blockRows, maxBlocks}) : null
-      if (ar) {
-        cuts = arithmeticKeys(ar)
-        cutsFrom = 'histogram'
-      } else {
+      // The key's min..max first (dense serial keys), else the histogram's inner range (outliers).
+      let ar: ReturnType<typeof evenCuts> = null
+      if (t.sql.key.length === 1 && INTEGER_KEY_TYPES.has(t.sql.key[0]!.type)) {
+        const span = await src.keySpan(sampledOn)
+        const o = {blockRows: tune.blockRows, maxBlocks}
+        ar = span ? evenCuts(span.lo, span.hi, est, o) : null
+        if (ar) cutsFrom = 'minmax'
+        else {
+          ar = arithmeticCuts((await src.histogram(sampledOn)) ?? [], est, o)
+          if (ar) cutsFrom = 'histogram'
+        }
+      }
+      if (ar) cuts = arithmeticKeys(ar)
+      else {
         cuts = await src.sampleCuts(sampledOn, plan.blocks, plan.samplePercent, plan.sampleMethod)
         cutsFrom = 'sample'
       }

@@ -75,25 +75,30 @@ export function splitParts(rows: number, leafRows: number, fanout: number): numb
 export const INTEGER_KEY_TYPES: ReadonlySet<string> = new Set(['smallint', 'integer', 'bigint'])
 
 /**
- * Evenly spaced top-level cuts of a single integer key from the planner's histogram of the column
- * (pg_stats.histogram_bounds, each bucket ~1/len of the rows): from the second to the next-to-last
- * bound (the outermost buckets, with any outliers, fall in the open first and last ranges), every
- * `width` values, about `blockRows` rows a block when the keys are dense. Null when the histogram
- * is missing or the keys are sparse (under one row per two values on average: gaps would make the
- * blocks uneven), so the caller samples instead. The cuts are base + k·width for k = 1..count.
+ * Evenly spaced top-level cuts of a single integer key over [lo, hi] holding about `rows` rows:
+ * every `width` values, about `blockRows` rows a block when the keys are dense; keys outside fall in
+ * the open first and last ranges. Null when the keys are sparse there (under one row per two values
+ * on average: gaps would make the blocks uneven), so the caller looks elsewhere or samples. The
+ * cuts are base + k·width for k = 1..count (the first is lo, the last at or above hi).
  */
-export function arithmeticCuts(bounds: bigint[], estRows: number, o: {blockRows: number; maxBlocks: number}): {base: bigint; width: bigint; count: number} | null {
-  if (bounds.length < 4 || !(estRows > 0)) return null
-  const lo = bounds[1]!
-  const hi = bounds[bounds.length - 2]!
-  if (hi <= lo) return null
+export function evenCuts(lo: bigint, hi: bigint, rows: number, o: {blockRows: number; maxBlocks: number}): {base: bigint; width: bigint; count: number} | null {
+  if (hi <= lo || !(rows > 0)) return null
   const span = hi - lo
-  const inner = (estRows * (bounds.length - 3)) / (bounds.length - 1)
-  if (inner / Number(span) < 0.5) return null
-  const n = Math.max(1, Math.min(o.maxBlocks - 2, Math.ceil(inner / Math.max(1, o.blockRows))))
+  if (rows / Number(span) < 0.5) return null
+  const n = Math.max(1, Math.min(o.maxBlocks - 2, Math.ceil(rows / Math.max(1, o.blockRows))))
   const width = (span + BigInt(n) - 1n) / BigInt(n)
   if (width < 1n) return null
   return {base: lo - width, width, count: n + 1}
+}
+
+/**
+ * The same from the planner's histogram of the column (pg_stats.histogram_bounds, each bucket
+ * ~1/(len-1) of the rows): from the second to the next-to-last bound, so the outermost buckets, with
+ * any outliers, fall in the open first and last ranges.
+ */
+export function arithmeticCuts(bounds: bigint[], estRows: number, o: {blockRows: number; maxBlocks: number}): {base: bigint; width: bigint; count: number} | null {
+  if (bounds.length < 4 || !(estRows > 0)) return null
+  return evenCuts(bounds[1]!, bounds[bounds.length - 2]!, (estRows * (bounds.length - 3)) / (bounds.length - 1), o)
 }
 
 /** The cut keys base + k·width, k = 1..count. */

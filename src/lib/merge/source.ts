@@ -4,7 +4,8 @@
 import type {BlockStat, LeafRow, RangeSource, Side, SplitRequest} from './diff.js'
 import type {Key, KeyRange} from './ranges.js'
 import type {NodeSession} from './session.js'
-import {cutStatsSql, leafRowsSql, parseBlocks, PLANNER_SETTINGS, rangeStatsSql, sampleCutsSql, splitKeysSql, type SqlTable} from './sql.js'
+import pg from 'pg'
+import {cutStatsSql, fromTable, leafRowsSql, parseBlocks, PLANNER_SETTINGS, rangeStatsSql, sampleCutsSql, splitKeysSql, type SqlTable} from './sql.js'
 
 export interface SourceCounters {
   statements: number
@@ -54,6 +55,14 @@ export class SqlRangeSource implements RangeSource {
     const r = await this.one<Record<string, string[]>>(side, leafRowsSql(this.table, ranges))
     const hashes = r.h!
     return hashes.map((h, j) => ({key: this.table.key.map((_, c) => r[`k${c}`]![j]!), hash: h}))
+  }
+
+  /** min and max of a single integer key on one node (index lookups), null when empty. */
+  async keySpan(side: Side): Promise<{lo: bigint; hi: bigint} | null> {
+    const t = this.table
+    const k = `t.${pg.escapeIdentifier(t.key[0]!.name)}`
+    const r = await this.one<{lo: string | null; hi: string | null}>(side, {text: `SELECT min(${k})::text AS lo, max(${k})::text AS hi FROM ${fromTable(t)}`, values: []})
+    return r.lo === null || r.hi === null ? null : {lo: BigInt(r.lo), hi: BigInt(r.hi)}
   }
 
   /** pg_stats histogram bounds of a single integer key column on one node (null: none). */
