@@ -19,6 +19,8 @@ Tables are then processed parents before children. Rows only on one node are cop
 
 Where replication is configured on a node (a subscription in the database, or the table in a publication), writes there run with session_replication_role = replica under the replication origin steep_repl_merge, so that origin = none subscriptions do not send them back.
 
+Rows are copied with their key values, so on each node that received rows, sequences owned by a column of the table (serial, identity) are then advanced to the column's maximum (minimum for a descending sequence) when they are behind it, never backwards, so the next INSERT with the default works; each advance is audited and listed in the result, and the dry run shows the same list.
+
 Every decision, copies included, is recorded in steep_repl.merge_audit_log on node A under the merge id, with both rows as JSON; steep-repl merge report MERGE_ID shows it. --dry-run changes nothing on either node (not even the record) and prints exactly what the run will do on unchanged data. Running the merge again right after finds nothing left to do.`
 
   static override examples = [
