@@ -3,7 +3,7 @@ import {fkOrder} from '../../src/lib/merge/fk-order.js'
 import {checkTables, type ColumnFacts, SCHEMA_KINDS, schemaNotes, type TableFacts, type TablePair} from '../../src/lib/merge/preflight.js'
 import {compareTable} from '../../src/lib/schema/compare.js'
 import {type ColumnDefinition, fingerprintOf, type TableFingerprint} from '../../src/lib/schema/fingerprint.js'
-import {arithmeticCuts, arithmeticKeys, asArithmetic, cutRange, evenCuts, planBlocks, splitParts} from '../../src/lib/merge/ranges.js'
+import {arithmeticCuts, arithmeticKeys, asArithmetic, cutRange, evenCuts, evenSplit, planBlocks, splitParts} from '../../src/lib/merge/ranges.js'
 import {chooseTimestampColumn, decide, parseStrategy} from '../../src/lib/merge/strategy.js'
 import {parseTableList, tableLabel} from '../../src/lib/merge/tables.js'
 
@@ -207,5 +207,23 @@ describe('histogram cuts (single integer key)', () => {
     expect(asArithmetic([['a'], ['b']])).toBeNull()
     expect(asArithmetic([['1', 'x'], ['2', 'y']])).toBeNull()
     expect(asArithmetic([['-30'], ['-20'], ['-10']])).toEqual({base: -40n, width: 10n})
+  })
+})
+
+describe('even splits of dense integer ranges', () => {
+  it('cuts a closed dense range into equal widths, strictly inside', () => {
+    expect(evenSplit({lo: ['0'], hi: ['64']}, 64, 8)).toEqual(['8', '16', '24', '32', '40', '48', '56'].map((x) => [x]))
+    expect(evenSplit({lo: ['-10'], hi: ['-3']}, 7, 3)).toEqual([['-7'], ['-4']])
+    expect(evenSplit({lo: ['5'], hi: ['7']}, 2, 8)).toEqual([['6']])
+    expect(evenSplit({lo: ['9007199254740990'], hi: ['9007199254741000']}, 10, 2)).toEqual([['9007199254740995']])
+  })
+
+  it('leaves open, sparse, tiny or non-integer ranges to the rows', () => {
+    expect(evenSplit({lo: null, hi: ['64']}, 64, 8)).toBeNull()
+    expect(evenSplit({lo: ['0'], hi: null}, 64, 8)).toBeNull()
+    expect(evenSplit({lo: ['0'], hi: ['1000']}, 64, 8)).toBeNull()
+    expect(evenSplit({lo: ['5'], hi: ['6']}, 1, 8)).toBeNull()
+    expect(evenSplit({lo: ['a'], hi: ['b']}, 1, 8)).toBeNull()
+    expect(evenSplit({lo: ['1', 'a'], hi: ['2', 'b']}, 1, 8)).toBeNull()
   })
 })

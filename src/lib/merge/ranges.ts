@@ -115,3 +115,22 @@ export function asArithmetic(cuts: Key[]): {base: bigint; width: bigint} | null 
   for (let i = 1; i < cuts.length; i++) if (BigInt(cuts[i]![0]!) !== first + BigInt(i) * width) return null
   return {base: first - width, width}
 }
+
+/**
+ * Cuts of a closed range of a single integer key into `parts` pieces of equal width, when the keys
+ * are dense there (hi - lo at most twice the rows): no statement needed. Each piece is narrower than
+ * the range, so the split always progresses (a range one value wide holds at most one row, a leaf).
+ * Null when the range is open, sparse or not integer text: cut by the rows instead.
+ */
+export function evenSplit(range: KeyRange, rows: number, parts: number): Key[] | null {
+  if (!range.lo || !range.hi || range.lo.length !== 1 || parts < 2) return null
+  if (!/^-?\d+$/.test(range.lo[0]!) || !/^-?\d+$/.test(range.hi[0]!)) return null
+  const lo = BigInt(range.lo[0]!)
+  const hi = BigInt(range.hi[0]!)
+  const span = hi - lo
+  if (span < 2n || Number(span) > 2 * Math.max(1, rows)) return null
+  const width = (span + BigInt(parts) - 1n) / BigInt(parts)
+  const cuts: Key[] = []
+  for (let c = lo + width; c < hi; c += width) cuts.push([String(c)])
+  return cuts
+}

@@ -2,7 +2,7 @@
 // runs the A and B calls at the same time).
 
 import type {BlockStat, LeafRow, RangeSource, Side, SplitRequest} from './diff.js'
-import type {Key, KeyRange} from './ranges.js'
+import {evenSplit, INTEGER_KEY_TYPES, type Key, type KeyRange} from './ranges.js'
 import type {NodeSession} from './session.js'
 import pg from 'pg'
 import {cutStatsSql, fromTable, leafRowsSql, parseBlocks, PLANNER_SETTINGS, rangeStatsSql, sampleCutsSql, splitKeysSql, type SqlTable} from './sql.js'
@@ -44,11 +44,18 @@ export class SqlRangeSource implements RangeSource {
   }
 
   async splitKeys(side: Side, requests: SplitRequest[]): Promise<Key[][]> {
-    const r = await this.one<Record<string, unknown[]>>(side, splitKeysSql(this.table, requests))
-    const out: Key[][] = requests.map(() => [])
-    const idx = r.i as number[]
-    idx.forEach((i, j) => out[i]!.push(this.table.key.map((_, c) => String((r[`k${c}`] as string[])[j]))))
-    return out
+    // Dense closed integer ranges are cut arithmetically (no statement); the others by the rows.
+    const integer = this.table.key.length === 1 && INTEGER_KEY_TYPES.has(this.table.key[0]!.type)
+    const out: Array<Key[] | null> = requests.map((q) => (integer ? evenSplit(q.range, q.rows, q.parts) : null))
+    const rest = requests.map((q, i) => ({q, i})).filter((x) => out[x.i] === null)
+    if (rest.length) {
+      const r = await this.one<Record<string, unknown[]>>(side, splitKeysSql(this.table, rest.map((x) => x.q)))
+      const got: Key[][] = rest.map(() => [])
+      const idx = r.i as number[]
+      idx.forEach((i, j) => got[i]!.push(this.table.key.map((_, c) => String((r[`k${c}`] as string[])[j]))))
+      rest.forEach((x, j) => (out[x.i] = got[j]!))
+    }
+    return out as Key[][]
   }
 
   async leafRows(side: Side, ranges: KeyRange[]): Promise<LeafRow[]> {
