@@ -3,7 +3,7 @@ import type {AnalyzeResult} from '../../src/lib/merge/analyze.js'
 import {analyzeJson, renderAnalyze, renderMerge} from '../../src/lib/merge/render.js'
 import type {MergeResult} from '../../src/lib/merge/run.js'
 
-const stats = {topBlocks: 1, levels: 0, rangesCompared: 1, differingRanges: 1, leafRanges: 1, leafRowsA: 3, leafRowsB: 3, estRows: 3, sampledOn: null, cutsFrom: 'none', statements: 3, seconds: 0.1, bytesA: 100, bytesB: 100}
+const stats = {topBlocks: 1, levels: 0, rangesCompared: 1, differingRanges: 1, leafRanges: 1, leafRowsA: 3, leafRowsB: 3, estRows: 3, sampledOn: null, cutsFrom: 'none' as const, statements: 3, seconds: 0.1, bytesA: 100, bytesB: 100}
 const analysis: AnalyzeResult = {
   nodeA: 'postgres@a:5432/app',
   nodeB: 'postgres@b:5432/app',
