@@ -77,10 +77,12 @@ describe('foreign-key order', () => {
 })
 
 describe('pre-flight: schema compare of the merged tables', () => {
-  const col = (name: string, type = 'integer', o: Partial<ColumnFacts> = {}): ColumnFacts => ({name, type, notNull: false, collation: null, generated: false, ...o})
-  const t = (columns: ColumnFacts[], key = ['id'], kind: 'r' | 'p' = 'r'): TableFacts => ({schema: 'public', name: 't', kind, columns, key, estRows: 0})
+  // What the merge reads (ColumnFacts) plus what schema compare compares (nullability, collation).
+  type Col = ColumnFacts & {notNull: boolean; collation: string | null}
+  const col = (name: string, type = 'integer', o: Partial<Col> = {}): Col => ({name, type, notNull: false, collation: null, generated: false, ...o})
+  const t = (columns: Col[], key = ['id'], kind: 'r' | 'p' = 'r'): TableFacts => ({schema: 'public', name: 't', kind, columns: columns.map(({name, type, generated}) => ({name, type, generated})), key, estRows: 0})
   // The schema capability's fingerprint of the same columns, as computeFingerprints reads it.
-  const fp = (columns: ColumnFacts[], defaults: Record<string, string> = {}): TableFingerprint => {
+  const fp = (columns: Col[], defaults: Record<string, string> = {}): TableFingerprint => {
     const defs: ColumnDefinition[] = columns.map((c, i) => ({
       name: c.name,
       type: c.type,
@@ -93,7 +95,7 @@ describe('pre-flight: schema compare of the merged tables', () => {
     }))
     return {schema: 'public', table: 't', kind: 'ordinary', fingerprint: fingerprintOf(defs), columnCount: defs.length, columns: defs}
   }
-  const pair = (table: string, a: ColumnFacts[] | null, b: ColumnFacts[] | null, o: {keyA?: string[]; keyB?: string[]; kindB?: 'r' | 'p'; defaultsB?: Record<string, string>} = {}): TablePair => ({
+  const pair = (table: string, a: Col[] | null, b: Col[] | null, o: {keyA?: string[]; keyB?: string[]; kindB?: 'r' | 'p'; defaultsB?: Record<string, string>} = {}): TablePair => ({
     table,
     a: a ? t(a, o.keyA) : null,
     b: b ? t(b, o.keyB, o.kindB) : null,

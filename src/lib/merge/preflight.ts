@@ -12,13 +12,11 @@
 
 import type {ColumnDifference, TableComparison} from '../schema/compare.js'
 
+/** What the merge's SQL needs of a column (the comparison between nodes is schema compare's). */
 export interface ColumnFacts {
   name: string
-  /** format_type(atttypid, atttypmod) */
+  /** format_type(atttypid, atttypmod): casts of bound keys and values */
   type: string
-  notNull: boolean
-  /** Collation name, null for non-collatable types. */
-  collation: string | null
   /** Generated (stored) column: not written by merges. */
   generated: boolean
 }
