@@ -1,5 +1,6 @@
 import {afterAll, describe, expect, it} from 'vitest'
 import {analyzeOverlap} from '../../src/lib/merge/analyze.js'
+import {arithmeticCuts, arithmeticKeys} from '../../src/lib/merge/ranges.js'
 import {parseTableList} from '../../src/lib/merge/tables.js'
 import {dropDatabase, sql} from '../helpers/pg.js'
 import {params, SIMPLE_A, SIMPLE_B, SIMPLE_SCHEMA, twoNodes} from './merge-fixtures.js'
@@ -60,7 +61,32 @@ describe('merge analyze (library)', () => {
       })
       expect(t.aOnlyRows.map((x) => x.key)).toEqual([['1']])
       expect(t.bOnlyRows.map((x) => x.key)).toEqual([['3001']])
+      expect(t.stats.cutsFrom).toBe(tune.blockRows < 3000 ? 'minmax' : 'none')
     }
+  })
+
+  it('histogram cuts (integer key with an outlier): differences exactly on the cut keys and just below them are found once', async () => {
+    // The outlier makes min..max sparse, so the cuts come from the histogram's inner range.
+    const load = `INSERT INTO h SELECT g, g FROM generate_series(1, 5000) g; INSERT INTO h VALUES (1000000000000, 0)`
+    const n = await nodes(`CREATE TABLE h (id bigint PRIMARY KEY, v int)`, load, load)
+    await Promise.all([sql(n.a, 'ANALYZE h'), sql(n.b, 'ANALYZE h')])
+    const [{b}] = await sql(n.a, `SELECT histogram_bounds::text::int8[]::text[] AS b FROM pg_stats WHERE tablename = 'h' AND attname = 'id'`)
+    const ar = arithmeticCuts((b as string[]).map((x) => BigInt(x)), 5001, {blockRows: 10, maxBlocks: 65536})!
+    expect(ar).not.toBeNull()
+    const cuts = arithmeticKeys(ar).map((k) => Number(k[0]))
+    // Conflicts on every 7th cut key and the key just below it; one cut key deleted on B, one beyond the last cut added.
+    const hit = cuts.filter((c, i) => i % 7 === 0 && c >= 2 && c <= 4999)
+    const changed = [...new Set(hit.flatMap((c) => [c - 1, c]))].sort((x, y) => x - y)
+    const gone = cuts.find((c) => c > 100 && !changed.includes(c) && c <= 5000)!
+    await sql(n.b, `UPDATE h SET v = -v WHERE id = ANY ($1::int8[])`, [changed])
+    await sql(n.b, `DELETE FROM h WHERE id = ${gone}; INSERT INTO h VALUES (${cuts.at(-1)! + 5000}, 0)`)
+    const t = (await analyze(n, 'h', {blockRows: 10, leafRows: 2, fanout: 4})).tables[0]!
+    expect(t.stats.cutsFrom).toBe('histogram')
+    expect(t.stats.topBlocks).toBe(cuts.length + 1)
+    expect(t.conflicts.map((x) => Number(x.key[0]))).toEqual(changed)
+    expect(t.aOnlyRows.map((x) => Number(x.key[0]))).toEqual([gone])
+    expect(t.bOnlyRows.map((x) => Number(x.key[0]))).toEqual([cuts.at(-1)! + 5000])
+    expect({total: t.total, match: t.match}).toEqual({total: 5002, match: 5000 - changed.length})
   })
 
   it('partitioned tables: the partitions are read through the parent, sampling included', async () => {

@@ -65,24 +65,58 @@ describe('merge commands (CLI)', () => {
       expect(r.stderr).toMatch(/strategy/)
     })
 
-    it('table missing on one node → 1; no primary key → 1; schemas differ → 3', async () => {
+    it('table on one node only → 3; on neither → 1; no primary key → 1; nothing written', async () => {
       const n = await nodes(`${SIMPLE_SCHEMA}; CREATE TABLE nopk (id int, v text)`)
-      await sql(n.b, `CREATE TABLE only_a_not (id int PRIMARY KEY)`)
+      await sql(n.b, `CREATE TABLE only_b (id int PRIMARY KEY)`)
       const before = [await dump(n.a, 'users'), await dump(n.b, 'users')]
-      const r1 = await runCli(['merge', 'run', '--node-a', n.a, '--node-b', n.b, '--tables', 'users,only_a_not', '--strategy', 'prefer-node-a', '--json'])
-      expect(r1.code).toBe(1)
-      expect(r1.json().error.message).toMatch(/public\.only_a_not does not exist on node A/)
+      const r1 = await runCli(['merge', 'run', '--node-a', n.a, '--node-b', n.b, '--tables', 'users,only_b', '--strategy', 'prefer-node-a', '--json'])
+      expect(r1.code).toBe(3)
+      expect(r1.json().error.message).toMatch(/public\.only_b exists only on node B \(does not exist on node A\)/)
+      const r0 = await runCli(['merge', 'run', '--node-a', n.a, '--node-b', n.b, '--tables', 'users,nowhere', '--strategy', 'prefer-node-a'])
+      expect(r0.code).toBe(1)
+      expect(r0.stderr).toMatch(/public\.nowhere does not exist on either node/)
       const r2 = await runCli(['merge', 'run', '--node-a', n.a, '--node-b', n.b, '--tables', 'users,nopk', '--strategy', 'prefer-node-a'])
       expect(r2.code).toBe(1)
       expect(r2.stderr).toMatch(/public\.nopk has no primary key/)
-      await sql(n.b, `ALTER TABLE users ALTER COLUMN status TYPE varchar(10)`)
-      const r3 = await runCli(['merge', 'run', '--node-a', n.a, '--node-b', n.b, '--tables', 'users', '--strategy', 'prefer-node-a'])
-      expect(r3.code).toBe(3)
-      expect(r3.stderr).toMatch(/column "status" is text on node A but character varying\(10\) on node B/)
-      const r4 = await runCli(['merge', 'analyze', '--node-a', n.a, '--node-b', n.b, '--tables', 'users'])
-      expect(r4.code).toBe(3)
       expect([await dump(n.a, 'users'), await dump(n.b, 'users')]).toEqual(before)
       await unrecorded(n)
+    })
+
+    it('schemas differ as schema compare reports them (type, missing column, primary key) → 3, listed, nothing written', async () => {
+      const n = await nodes()
+      const before = [await dump(n.a, 'users'), await dump(n.b, 'users')]
+      await sql(n.b, `ALTER TABLE users ALTER COLUMN status TYPE varchar(10); ALTER TABLE users ADD COLUMN extra int; ALTER TABLE users ALTER COLUMN name DROP NOT NULL`)
+      // What schema compare says about this table is what merge refuses on.
+      const sc = await runCli(['schema', 'compare', '--node-a', n.a, '--node-b', n.b, '--json'])
+      expect(sc.code).toBe(3)
+      const users = sc.json().tables.find((t: {table: string}) => t.table === 'users')
+      const blocking = users.differences.filter((d: {blocking: boolean}) => d.blocking).map((d: {column: string; message: string}) => `public.users: column "${d.column}" ${d.message}`)
+      expect(blocking).toHaveLength(3)
+      const r3 = await runCli(['merge', 'run', '--node-a', n.a, '--node-b', n.b, '--tables', 'users', '--strategy', 'prefer-node-a', '--json'])
+      expect(r3.code).toBe(3)
+      const msg: string = r3.json().error.message
+      for (const b of blocking) expect(msg).toContain(b)
+      expect(msg).toContain('public.users: column "status" type text vs character varying(10) (breaks replication)')
+      expect(msg).toContain('public.users: column "extra" missing on node A (breaks replication)')
+      const r4 = await runCli(['merge', 'analyze', '--node-a', n.a, '--node-b', n.b, '--tables', 'users'])
+      expect(r4.code).toBe(3)
+      expect(r4.stderr).toMatch(/column "name" NOT NULL vs NULL/)
+      // Same columns, another primary key.
+      await sql(n.b, `ALTER TABLE users ALTER COLUMN status TYPE text; ALTER TABLE users DROP COLUMN extra; ALTER TABLE users ALTER COLUMN name SET NOT NULL;
+        ALTER TABLE users DROP CONSTRAINT users_pkey; ALTER TABLE users ADD PRIMARY KEY (id, name)`)
+      const r5 = await runCli(['merge', 'run', '--node-a', n.a, '--node-b', n.b, '--tables', 'users', '--strategy', 'prefer-node-b', '--dry-run'])
+      expect(r5.code).toBe(3)
+      expect(r5.stderr).toMatch(/public\.users: primary key \(id\) on node A but \(id, name\) on node B/)
+      expect([await dump(n.a, 'users'), await dump(n.b, 'users')]).toEqual(before)
+      await unrecorded(n)
+    })
+
+    it('non-blocking schema differences (a default, column order) are notes, not refusals', async () => {
+      const n = await nodes()
+      await sql(n.b, `ALTER TABLE users ALTER COLUMN status SET DEFAULT 'new'`)
+      const r = await runCli(['merge', 'analyze', '--node-a', n.a, '--node-b', n.b, '--tables', 'users', '--json'])
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.json().notes).toEqual([`public.users: column "status" default (none) vs 'new'::text (ok for replication)`])
     })
 
     it('last-modified without a timestamp column → 2; a cycle of foreign keys → 1; no schema on node A → 3', async () => {

@@ -30,5 +30,6 @@ describe('merge analyze at scale', () => {
     // hashing ships the top-level block list (~0.3 byte a row per node) and a little per difference.
     expect(r.bytesReceived.total).toBeLessThan(1_000_000)
     expect(t.stats.leafRowsA + t.stats.leafRowsB).toBeLessThan(200)
+    expect(t.stats.cutsFrom).toBe('minmax')
   })
 })

@@ -11,11 +11,16 @@ describe('merge SQL', () => {
     expect(rangePredicate(composite, {lo: null, hi: ['1', 'a']}, p)).toBe('(t."o", t."l") < ($3::integer, $4::text)')
     expect(rangePredicate(single, {lo: null, hi: null}, p)).toBe('true')
     expect(p.values).toEqual(['5', '9', '1', 'a'])
-    const q = cutStatsSql(single, [['10'], ['20']])
+    const q = cutStatsSql(single, [['10'], ['20'], ['35']])
     expect(q.text).toContain('FROM ONLY "Sales"."Order ""x""" AS t')
     expect(q.text).toContain('width_bucket(t."id", $1::bigint[])')
-    expect(q.values).toEqual([['10', '20'], 2])
+    expect(q.values).toEqual([['10', '20', '35'], 3])
     expect(q.text).toContain('JOIN generate_series(0, $2::int4) AS g(b) ON g.b = width_bucket')
+    // Evenly spaced integer cuts: the block by division, same numbering as width_bucket.
+    const e = cutStatsSql(single, [['10'], ['20'], ['30']])
+    expect(e.text).not.toContain('width_bucket')
+    expect(e.text).toContain('CASE WHEN t."id" < $1::int8 THEN 0 WHEN t."id" >= $2::int8 THEN $3::int4 ELSE ((t."id" - $4::int8) / $5::int8)::int4 END')
+    expect(e.values).toEqual(['10', '30', 3, '0', '10', 3])
     expect(cutStatsSql(composite, []).text).toContain('FROM "public"."lines" AS t')
   })
 

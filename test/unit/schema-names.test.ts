@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {lit, parseQualifiedName, qi, qname} from '../../src/lib/schema/names.js'
+import {lit, parseQualifiedName, parseQualifiedNameList, qi, qname} from '../../src/lib/schema/names.js'
 
 describe('schema names', () => {
   it('quotes every identifier, doubling embedded quotes', () => {
@@ -21,5 +21,27 @@ describe('schema names', () => {
     for (const bad of ['', 'a.b.c', '"unterminated', 'a.', '.b', '"x"y', 'a"b']) {
       expect(() => parseQualifiedName(bad), bad).toThrowError(expect.objectContaining({exitCode: 2}))
     }
+  })
+
+  it('ignores spaces around the dot, also next to quoted parts; honours another default schema', () => {
+    expect(parseQualifiedName(' "My Schema" . "T" ')).toEqual({schema: 'My Schema', name: 'T'})
+    expect(parseQualifiedName('s . t')).toEqual({schema: 's', name: 't'})
+    expect(parseQualifiedName('s. "T"')).toEqual({schema: 's', name: 'T'})
+    expect(parseQualifiedName('Orders', 'app')).toEqual({schema: 'app', name: 'orders'})
+    expect(() => parseQualifiedName('"Mixed"Case', 'app')).toThrowError(expect.objectContaining({exitCode: 2}))
+  })
+
+  it('splits a comma-separated list outside quotes, drops empties and duplicates', () => {
+    expect(parseQualifiedNameList('a, s.b ,"X,Y".c,,A')).toEqual([
+      {schema: 'public', name: 'a'},
+      {schema: 's', name: 'b'},
+      {schema: 'X,Y', name: 'c'},
+    ])
+    expect(parseQualifiedNameList('"a"",b"."c,d", "Q"')).toEqual([
+      {schema: 'a",b', name: 'c,d'},
+      {schema: 'public', name: 'Q'},
+    ])
+    expect(parseQualifiedNameList(' , ')).toEqual([])
+    expect(() => parseQualifiedNameList('a,b.c.d')).toThrowError(expect.objectContaining({exitCode: 2}))
   })
 })

@@ -5,11 +5,13 @@
 
 import {CancelledError, ConnectionError, SchemaMismatchError, StateError, UsageError} from '../errors.js'
 import type {ConnParams} from '../connection/resolve.js'
+import {compareFingerprintSets} from '../schema/compare.js'
+import {computeFingerprints} from '../schema/fingerprint-io.js'
 import {estimateRows, loadTables} from './catalog.js'
 import {type DiffResult, type DiffStats, diffTable, type OverlapCounts, type RowDiff} from './diff.js'
-import {checkTables, type TableFacts} from './preflight.js'
+import {checkTables, SCHEMA_KINDS, schemaNotes, type TableFacts, type TablePair} from './preflight.js'
 import {type MergeProgress, silentProgress} from './progress.js'
-import {planBlocks} from './ranges.js'
+import {arithmeticCuts, arithmeticKeys, evenCuts, INTEGER_KEY_TYPES, type Key, planBlocks} from './ranges.js'
 import {type NodeSession, openNodeSession} from './session.js'
 import {SqlRangeSource} from './source.js'
 import type {SqlTable} from './sql.js'
@@ -38,7 +40,7 @@ export interface TableAnalysis extends OverlapCounts {
   conflicts: RowDiff[]
   aOnlyRows: RowDiff[]
   bOnlyRows: RowDiff[]
-  stats: DiffStats & {estRows: number; sampledOn: 'A' | 'B' | null; statements: number; seconds: number; bytesA: number; bytesB: number}
+  stats: DiffStats & {estRows: number; sampledOn: 'A' | 'B' | null; cutsFrom: 'none' | 'minmax' | 'histogram' | 'sample'; statements: number; seconds: number; bytesA: number; bytesB: number}
 }
 
 export interface PreparedTable {
@@ -47,6 +49,8 @@ export interface PreparedTable {
   a: TableFacts
   b: TableFacts
   sql: SqlTable
+  /** What schema compare reports for this table without blocking (defaults, column order, …). */
+  notes: string[]
 }
 
 export interface NodePair {
@@ -85,12 +89,28 @@ export async function prepareTables(pair: NodePair, tables: TableName[]): Promis
       hint: 'Merge only between databases with the same encoding.',
     })
   }
-  const [fa, fb] = await Promise.all([loadTables(pair.a.client, tables), loadTables(pair.b.client, tables)])
-  const issues = checkTables(tables.map((t, i) => ({table: tableLabel(t), a: fa[i]!, b: fb[i]!})))
+  const [fa, fb, pa, pb] = await Promise.all([
+    loadTables(pair.a.client, tables),
+    loadTables(pair.b.client, tables),
+    computeFingerprints(pair.a.client, {tables}),
+    computeFingerprints(pair.b.client, {tables}),
+  ])
+  // The schema compare of these tables (the function behind `steep-repl schema compare`).
+  const strip = (f: typeof pa) => f.map(({input: _i, ...x}) => x)
+  const compared = compareFingerprintSets(strip(pa), strip(pb))
+  const pairs: TablePair[] = tables.map((t, i) => ({
+    table: tableLabel(t),
+    a: fa[i]!,
+    b: fb[i]!,
+    schema: compared.find((c) => c.schema === t.schema && c.table === t.name) ?? null,
+  }))
+  const issues = checkTables(pairs)
   if (issues.length) {
     const text = issues.map((i) => i.message).join('; ')
-    if (issues.every((i) => i.kind === 'schema_mismatch' || i.kind === 'key_mismatch')) {
-      throw new SchemaMismatchError(`the tables differ between the nodes: ${text}`, {hint: 'Make the table definitions identical on both nodes (steep-repl schema compare shows the differences), then run again.'})
+    if (issues.every((i) => SCHEMA_KINDS.has(i.kind))) {
+      throw new SchemaMismatchError(`the tables differ between the nodes (schema compare): ${text}`, {
+        hint: 'Make the table definitions identical on both nodes (steep-repl schema compare / schema diff show the differences), then run again. Nothing was written.',
+      })
     }
     throw new StateError(text, {
       hint: issues.some((i) => i.kind === 'no_primary_key') ? 'Rows are matched by primary key: add one (ALTER TABLE … ADD PRIMARY KEY) or leave the table out of --tables.' : 'Check --tables and the databases the connections point to.',
@@ -105,6 +125,7 @@ export async function prepareTables(pair: NodePair, tables: TableName[]): Promis
       label: tableLabel(t),
       a,
       b,
+      notes: schemaNotes([pairs[i]!]),
       sql: {
         schema: a.schema,
         name: a.name,
@@ -138,7 +159,29 @@ export async function analyzeTable(pair: NodePair, t: PreparedTable, o: AnalyzeT
     const maxBlocks = t.sql.key.length > 1 ? Math.min(tune.maxBlocks, 8192) : tune.maxBlocks
     const plan = planBlocks(est, {blockRows: tune.blockRows, maxBlocks})
     const sampledOn = plan.blocks > 1 ? (estA >= estB ? 'a' : 'b') : null
-    const cuts = sampledOn ? await src.sampleCuts(sampledOn, plan.blocks, plan.samplePercent, plan.sampleMethod) : []
+    let cuts: Key[] = []
+    let cutsFrom: 'none' | 'minmax' | 'histogram' | 'sample' = 'none'
+    if (sampledOn) {
+      // A single integer key with a dense histogram: evenly spaced cuts, no sampling pass, and the
+      // top-level pass finds a row's block by division. Otherwise a sample of the keys.
+      // The key's min..max first (dense serial keys), else the histogram's inner range (outliers).
+      let ar: ReturnType<typeof evenCuts> = null
+      if (t.sql.key.length === 1 && INTEGER_KEY_TYPES.has(t.sql.key[0]!.type)) {
+        const span = await src.keySpan(sampledOn)
+        const o = {blockRows: tune.blockRows, maxBlocks}
+        ar = span ? evenCuts(span.lo, span.hi, est, o) : null
+        if (ar) cutsFrom = 'minmax'
+        else {
+          ar = arithmeticCuts((await src.histogram(sampledOn)) ?? [], est, o)
+          if (ar) cutsFrom = 'histogram'
+        }
+      }
+      if (ar) cuts = arithmeticKeys(ar)
+      else {
+        cuts = await src.sampleCuts(sampledOn, plan.blocks, plan.samplePercent, plan.sampleMethod)
+        cutsFrom = 'sample'
+      }
+    }
     const diff: DiffResult = await diffTable(src, {
       cuts,
       leafRows: tune.leafRows,
@@ -167,6 +210,7 @@ export async function analyzeTable(pair: NodePair, t: PreparedTable, o: AnalyzeT
         ...diff.stats,
         estRows: est,
         sampledOn: sampledOn === 'a' ? 'A' : sampledOn === 'b' ? 'B' : null,
+        cutsFrom,
         statements: src.counters.statements,
         seconds: (performance.now() - started) / 1000,
         bytesA: pair.a.bytesReceived() - bytes0.a,
@@ -201,6 +245,8 @@ export interface AnalyzeResult {
   tables: TableAnalysis[]
   totals: {total: number; match: number; conflict: number; aOnly: number; bOnly: number}
   bytesReceived: {a: number; b: number; total: number}
+  /** Schema differences of the tables that do not stop a merge (schema compare's non-blocking ones). */
+  notes: string[]
   seconds: number
 }
 
@@ -240,6 +286,7 @@ export async function analyzeOverlap(o: AnalyzeOptions): Promise<AnalyzeResult> 
       tables,
       totals: totalsOf(tables),
       bytesReceived: {a, b, total: a + b},
+      notes: prepared.flatMap((t) => t.notes),
       seconds: (performance.now() - started) / 1000,
     }
   } finally {

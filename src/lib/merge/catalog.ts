@@ -13,7 +13,7 @@ interface Row {
   name: string
   kind: 'r' | 'p'
   est: string
-  columns: Array<{name: string; type: string; not_null: boolean; collation: string | null; generated: boolean}>
+  columns: Array<{name: string; type: string; generated: boolean}>
   key: string[] | null
 }
 
@@ -21,11 +21,7 @@ interface Row {
 export async function loadTables(client: pg.Client, tables: TableName[]): Promise<Array<TableFacts | null>> {
   const {rows} = await client.query<Row>(
     `SELECT n.nspname::text AS schema, c.relname::text AS name, c.relkind::text AS kind, c.reltuples::int8::text AS est,
-            (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                      'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'not_null', a.attnotnull,
-                      'collation', CASE WHEN a.attcollation = 0 THEN NULL ELSE (SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname)
-                                    FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) END,
-                      'generated', a.attgenerated <> '') ORDER BY a.attnum), '[]')
+            (SELECT coalesce(jsonb_agg(jsonb_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'generated', a.attgenerated <> '') ORDER BY a.attnum), '[]')
                FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
             (SELECT array_agg(a.attname::text ORDER BY k.ord)
                FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
@@ -39,7 +35,7 @@ export async function loadTables(client: pg.Client, tables: TableName[]): Promis
   return tables.map((t) => {
     const r = rows.find((x) => x.schema === t.schema && x.name === t.name)
     if (!r) return null
-    const columns: ColumnFacts[] = r.columns.map((c) => ({name: c.name, type: c.type, notNull: c.not_null, collation: c.collation, generated: c.generated}))
+    const columns: ColumnFacts[] = r.columns.map((c) => ({name: c.name, type: c.type, generated: c.generated}))
     return {schema: r.schema, name: r.name, kind: r.kind, columns, key: r.key ?? [], estRows: Number(r.est)}
   })
 }
@@ -115,5 +111,13 @@ export async function hasMergeSchema(client: pg.Client): Promise<boolean> {
   const {rows} = await client.query<{ok: boolean}>(
     `SELECT to_regclass('steep_repl.merges') IS NOT NULL AND to_regclass('steep_repl.merge_audit_log') IS NOT NULL AS ok`,
   )
+  return rows[0]?.ok ?? false
+}
+
+/** Whether node A's steep_repl schema has migration 009 (the merge audits sequence advances). */
+export async function hasSequenceAudit(client: pg.Client): Promise<boolean> {
+  const t = await client.query<{ok: boolean}>(`SELECT to_regclass('steep_repl.schema_version') IS NOT NULL AS ok`)
+  if (!t.rows[0]?.ok) return false
+  const {rows} = await client.query<{ok: boolean}>(`SELECT EXISTS (SELECT 1 FROM steep_repl.schema_version WHERE version = 9) AS ok`)
   return rows[0]?.ok ?? false
 }

@@ -1,17 +1,22 @@
-// Pre-flight checks of a merge, pure: the facts come in from catalog.ts.
+// Pre-flight checks of a merge, pure: the facts come in from catalog.ts (what the merge needs to
+// build its SQL) and from the schema capability's comparison (the same `compareFingerprintSets`
+// that `steep-repl schema compare` runs), restricted to the merged tables.
 //
-// SWAP POINT (issue 4): compareColumns below is a small self-contained column comparison (names,
-// format_type with typmod, nullability, collation, in order) for the tables being merged. When the
-// schema capability lands, the lead may replace it with its `schema compare` for these tables; the
-// rest of the merge only needs {table, problems[]} back.
+// A merge refuses (SchemaMismatchError, exit 3) on exactly what schema compare calls blocking for
+// those tables (a table on one node only, a column missing on one side, a type, nullability or
+// generated-column difference), plus what only a merge needs equal: the same primary key, the same
+// collation on text key columns (key ranges must cut the same rows on both nodes), and the same
+// table kind (partitioned or not). What schema compare reports as not blocking (defaults,
+// collations of other columns, identity kind, column order) is passed on as notes: the merge
+// matches columns by name and hashes them in node A's order on both nodes.
 
+import type {ColumnDifference, TableComparison} from '../schema/compare.js'
+
+/** What the merge's SQL needs of a column (the comparison between nodes is schema compare's). */
 export interface ColumnFacts {
   name: string
-  /** format_type(atttypid, atttypmod) */
+  /** format_type(atttypid, atttypmod): casts of bound keys and values */
   type: string
-  notNull: boolean
-  /** Collation name, null for non-collatable types. */
-  collation: string | null
   /** Generated (stored) column: not written by merges. */
   generated: boolean
 }
@@ -28,52 +33,38 @@ export interface TableFacts {
   estRows: number
 }
 
-/** Differences between the columns of a table on node A and on node B; empty when they match. */
-export function compareColumns(a: ColumnFacts[], b: ColumnFacts[]): string[] {
-  const problems: string[] = []
-  const n = Math.max(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    const x = a[i]
-    const y = b[i]
-    if (!x) {
-      problems.push(`column ${i + 1} "${y!.name}" (${y!.type}) exists only on node B`)
-      continue
-    }
-    if (!y) {
-      problems.push(`column ${i + 1} "${x.name}" (${x.type}) exists only on node A`)
-      continue
-    }
-    if (x.name !== y.name) {
-      problems.push(`column ${i + 1} is "${x.name}" on node A but "${y.name}" on node B`)
-      continue
-    }
-    if (x.type !== y.type) problems.push(`column "${x.name}" is ${x.type} on node A but ${y.type} on node B`)
-    if (x.notNull !== y.notNull) problems.push(`column "${x.name}" is ${x.notNull ? 'NOT NULL' : 'nullable'} on node A but ${y.notNull ? 'NOT NULL' : 'nullable'} on node B`)
-    if (x.collation !== y.collation) problems.push(`column "${x.name}" has collation ${x.collation} on node A but ${y.collation} on node B`)
-    if (x.generated !== y.generated) problems.push(`column "${x.name}" is ${x.generated ? '' : 'not '}generated on node A but ${y.generated ? '' : 'not '}on node B`)
-  }
-  return problems
-}
-
 export interface TablePair {
   table: string
   a: TableFacts | null
   b: TableFacts | null
+  /** The schema comparison of this table (null only when it exists on neither node). */
+  schema: TableComparison | null
 }
+
+export type PreflightKind = 'missing' | 'one_side' | 'no_primary_key' | 'key_mismatch' | 'kind_mismatch' | 'schema_mismatch'
 
 export interface PreflightIssue {
   table: string
-  kind: 'missing' | 'no_primary_key' | 'key_mismatch' | 'schema_mismatch'
+  kind: PreflightKind
   message: string
 }
+
+/** Issues that are a schema mismatch between the nodes (exit 3); the others are exit 1. */
+export const SCHEMA_KINDS: ReadonlySet<PreflightKind> = new Set(['one_side', 'key_mismatch', 'kind_mismatch', 'schema_mismatch'])
+
+const columnText = (table: string, d: ColumnDifference) => `${table}: column "${d.column}" ${d.message}`
 
 /** Checks that decide whether a table can be compared at all (analyze and run). */
 export function checkTables(pairs: TablePair[]): PreflightIssue[] {
   const issues: PreflightIssue[] = []
   for (const p of pairs) {
+    if (!p.a && !p.b) {
+      issues.push({table: p.table, kind: 'missing', message: `table ${p.table} does not exist on either node`})
+      continue
+    }
     if (!p.a || !p.b) {
-      const where = !p.a && !p.b ? 'either node' : !p.a ? 'node A' : 'node B'
-      issues.push({table: p.table, kind: 'missing', message: `table ${p.table} does not exist on ${where}`})
+      const [has, lacks] = p.a ? ['A', 'B'] : ['B', 'A']
+      issues.push({table: p.table, kind: 'one_side', message: `table ${p.table} exists only on node ${has} (does not exist on node ${lacks})`})
       continue
     }
     if (p.a.key.length === 0 || p.b.key.length === 0) {
@@ -82,10 +73,34 @@ export function checkTables(pairs: TablePair[]): PreflightIssue[] {
       continue
     }
     if (p.a.key.join(',') !== p.b.key.join(',')) {
-      issues.push({table: p.table, kind: 'key_mismatch', message: `table ${p.table} has primary key (${p.a.key.join(', ')}) on node A but (${p.b.key.join(', ')}) on node B`})
-      continue
+      issues.push({table: p.table, kind: 'key_mismatch', message: `${p.table}: primary key (${p.a.key.join(', ')}) on node A but (${p.b.key.join(', ')}) on node B`})
     }
-    for (const m of compareColumns(p.a.columns, p.b.columns)) issues.push({table: p.table, kind: 'schema_mismatch', message: `table ${p.table}: ${m}`})
+    if (p.a.kind !== p.b.kind) {
+      const k = (t: TableFacts) => (t.kind === 'p' ? 'a partitioned table' : 'an ordinary table')
+      issues.push({table: p.table, kind: 'kind_mismatch', message: `${p.table}: ${k(p.a)} on node A but ${k(p.b)} on node B`})
+    }
+    const diffs = p.schema?.differences ?? []
+    for (const d of diffs) if (d.blocking) issues.push({table: p.table, kind: 'schema_mismatch', message: columnText(p.table, d)})
+    const keyCols = new Set(p.a.key)
+    for (const d of diffs) {
+      if (d.kind === 'collation' && keyCols.has(d.column)) {
+        issues.push({table: p.table, kind: 'key_mismatch', message: `${columnText(p.table, d)}; it is a primary-key column, so key ranges would not hold the same rows on both nodes`})
+      }
+    }
   }
   return issues
+}
+
+/** What schema compare reports for the tables without blocking (notes for the result). */
+export function schemaNotes(pairs: TablePair[]): string[] {
+  const out: string[] = []
+  for (const p of pairs) {
+    if (!p.a || !p.b) continue
+    const keyCols = new Set(p.a.key)
+    for (const d of p.schema?.differences ?? []) {
+      if (d.blocking || (d.kind === 'collation' && keyCols.has(d.column))) continue
+      out.push(columnText(p.table, d))
+    }
+  }
+  return out
 }

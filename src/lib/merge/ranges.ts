@@ -70,3 +70,67 @@ export function splitParts(rows: number, leafRows: number, fanout: number): numb
   if (rows <= leafRows) return 1
   return Math.max(2, Math.min(fanout, Math.ceil(rows / Math.max(1, leafRows))))
 }
+
+/** Integer key types whose top-level cuts can be evenly spaced values (no sample needed). */
+export const INTEGER_KEY_TYPES: ReadonlySet<string> = new Set(['smallint', 'integer', 'bigint'])
+
+/**
+ * Evenly spaced top-level cuts of a single integer key over [lo, hi] holding about `rows` rows:
+ * every `width` values, about `blockRows` rows a block when the keys are dense; keys outside fall in
+ * the open first and last ranges. Null when the keys are sparse there (under one row per two values
+ * on average: gaps would make the blocks uneven), so the caller looks elsewhere or samples. The
+ * cuts are base + k·width for k = 1..count (the first is lo, the last at or above hi).
+ */
+export function evenCuts(lo: bigint, hi: bigint, rows: number, o: {blockRows: number; maxBlocks: number}): {base: bigint; width: bigint; count: number} | null {
+  if (hi <= lo || !(rows > 0)) return null
+  const span = hi - lo
+  if (rows / Number(span) < 0.5) return null
+  const n = Math.max(1, Math.min(o.maxBlocks - 2, Math.ceil(rows / Math.max(1, o.blockRows))))
+  const width = (span + BigInt(n) - 1n) / BigInt(n)
+  if (width < 1n) return null
+  return {base: lo - width, width, count: n + 1}
+}
+
+/**
+ * The same from the planner's histogram of the column (pg_stats.histogram_bounds, each bucket
+ * ~1/(len-1) of the rows): from the second to the next-to-last bound, so the outermost buckets, with
+ * any outliers, fall in the open first and last ranges.
+ */
+export function arithmeticCuts(bounds: bigint[], estRows: number, o: {blockRows: number; maxBlocks: number}): {base: bigint; width: bigint; count: number} | null {
+  if (bounds.length < 4 || !(estRows > 0)) return null
+  return evenCuts(bounds[1]!, bounds[bounds.length - 2]!, (estRows * (bounds.length - 3)) / (bounds.length - 1), o)
+}
+
+/** The cut keys base + k·width, k = 1..count. */
+export function arithmeticKeys(a: {base: bigint; width: bigint; count: number}): Key[] {
+  return Array.from({length: a.count}, (_, k) => [String(a.base + BigInt(k + 1) * a.width)])
+}
+
+/** The (base, width) of cuts that are one integer column evenly spaced (at least 2 cuts), else null. */
+export function asArithmetic(cuts: Key[]): {base: bigint; width: bigint} | null {
+  if (cuts.length < 2 || cuts.some((c) => c.length !== 1 || !/^-?\d+$/.test(c[0]!))) return null
+  const first = BigInt(cuts[0]![0]!)
+  const width = BigInt(cuts[1]![0]!) - first
+  if (width < 1n) return null
+  for (let i = 1; i < cuts.length; i++) if (BigInt(cuts[i]![0]!) !== first + BigInt(i) * width) return null
+  return {base: first - width, width}
+}
+
+/**
+ * Cuts of a closed range of a single integer key into `parts` pieces of equal width, when the keys
+ * are dense there (hi - lo at most twice the rows): no statement needed. Each piece is narrower than
+ * the range, so the split always progresses (a range one value wide holds at most one row, a leaf).
+ * Null when the range is open, sparse or not integer text: cut by the rows instead.
+ */
+export function evenSplit(range: KeyRange, rows: number, parts: number): Key[] | null {
+  if (!range.lo || !range.hi || range.lo.length !== 1 || parts < 2) return null
+  if (!/^-?\d+$/.test(range.lo[0]!) || !/^-?\d+$/.test(range.hi[0]!)) return null
+  const lo = BigInt(range.lo[0]!)
+  const hi = BigInt(range.hi[0]!)
+  const span = hi - lo
+  if (span < 2n || Number(span) > 2 * Math.max(1, rows)) return null
+  const width = (span + BigInt(parts) - 1n) / BigInt(parts)
+  const cuts: Key[] = []
+  for (let c = lo + width; c < hi; c += width) cuts.push([String(c)])
+  return cuts
+}

@@ -56,6 +56,7 @@ export function renderAnalyze(r: AnalyzeJson): string {
     lines.push('', `${t.table}: rows ${t.rows.offset + 1}–${t.rows.offset + t.rows.items.length} of ${t.rows.total} differing`)
     if (t.rows.items.length) lines.push(renderTable(['key', 'category', 'hash A', 'hash B'], t.rows.items.map((x) => [pkText(x.pk), x.category.replace('_', ' '), x.hashA ?? '-', x.hashB ?? '-'])))
   }
+  for (const n of r.notes) lines.push(`note: ${n}`)
   const kb = (r.bytesReceived.total / 1024).toFixed(1)
   lines.push('', `${r.seconds.toFixed(2)} s, ${kb} kB received from the nodes`)
   if (r.totals.conflict + r.totals.aOnly + r.totals.bOnly > 0 && !r.tables.some((t) => t.rows)) lines.push('Use --detailed to list the differing keys; steep-repl merge run resolves them.')
@@ -80,6 +81,16 @@ export function renderMerge(r: MergeResult): string {
       ],
     ),
   )
+  const seqs = r.tables.flatMap((t) => t.sequences.map((s) => ({t, s})))
+  if (seqs.length) {
+    lines.push('', 'owned sequences on the nodes that received rows')
+    lines.push(
+      renderTable(
+        ['table', 'node', 'sequence', 'column', 'before', `column ${'max/min'}`, r.dryRun ? 'will set to' : 'set to'],
+        seqs.map(({t, s}) => [t.table, s.node, s.sequence, s.column, `${s.lastValue}${s.isCalled ? '' : ' (not called)'}`, s.columnExtreme ?? '-', s.advancedTo ?? (s.problem ? 'not advanced' : 'already past')]),
+      ),
+    )
+  }
   for (const w of r.warnings) lines.push(`warning: ${w}`)
   if (r.totals.conflictsSkipped) {
     lines.push('', `${r.totals.conflictsSkipped} conflict(s) left for manual resolution.`)

@@ -17,11 +17,25 @@ import copyStreams from 'pg-copy-streams'
 import type {ConnParams} from '../connection/resolve.js'
 import {CancelledError, NotInstalledError, StateError, UsageError} from '../errors.js'
 import {analyzeTable, type NodePair, openPair, type PreparedTable, prepareTables, type TableAnalysis, type TuningOptions} from './analyze.js'
-import {hasMergeSchema, loadForeignKeys, loadReplication, loadWriters} from './catalog.js'
+import {hasMergeSchema, hasSequenceAudit, loadForeignKeys, loadReplication, loadWriters} from './catalog.js'
 import {fkOrder} from './fk-order.js'
 import {type MergeProgress, silentProgress} from './progress.js'
 import type {NodeSession} from './session.js'
-import {type AuditRow, auditInsertSql, copyInSql, copyLine, fetchRowsSql, updateRowsSql} from './sql.js'
+import {type OwnedSequence, extremeFor, furthest, planSequence, type SequenceStep} from './sequences.js'
+import {
+  advanceSequenceSql,
+  type AuditRow,
+  auditInsertSql,
+  columnExtremesSql,
+  copyInSql,
+  copyLine,
+  fetchRowsSql,
+  keysExtremesSql,
+  ownedSequencesSql,
+  sequenceAuditSql,
+  sequenceStateSql,
+  updateRowsSql,
+} from './sql.js'
 import {chooseTimestampColumn, decide, type Resolution, type Strategy} from './strategy.js'
 import type {TableName} from './tables.js'
 import type {MergeTotals} from './audit.js'
@@ -59,6 +73,11 @@ export interface TableOutcome extends OverlapCounts {
   skipped: number
   /** Conflicting keys left for manual resolution (text of the key columns). */
   skippedKeys: string[][]
+  /**
+   * Sequences owned by the table's columns on each node that received rows: advanced to the
+   * column's extreme when behind (in a dry run: what will be done).
+   */
+  sequences: SequenceStep[]
 }
 
 export interface MergeResult {
@@ -146,12 +165,12 @@ async function preflight(pair: NodePair, o: MergeOptions): Promise<Prepared> {
     }
     if (missing.length) throw new UsageError(`last-modified cannot decide: ${missing.join('; ')}`, {hint: 'Give --timestamp-column, or use another strategy for these tables.'})
   }
-  if (!(await hasMergeSchema(pair.a.client))) {
-    throw new NotInstalledError(`node A (${pair.a.describe}) has no steep_repl merge tables (steep_repl.merges, steep_repl.merge_audit_log): the merge is audited there`, {
+  if (!(await hasMergeSchema(pair.a.client)) || !(await hasSequenceAudit(pair.a.client))) {
+    throw new NotInstalledError(`node A (${pair.a.describe}) has no steep_repl merge tables (steep_repl.merges, steep_repl.merge_audit_log, at migration 009 or later): the merge is audited there`, {
       hint: 'Run: steep-repl install -d <node A> (installs or upgrades the steep_repl schema).',
     })
   }
-  const warnings: string[] = []
+  const warnings: string[] = tables.flatMap((t) => t.notes.map((n) => `schema (not blocking): ${n}`))
   const [wa, wb, ra, rb] = await Promise.all([loadWriters(pair.a.client, o.tables), loadWriters(pair.b.client, o.tables), loadReplication(pair.a.client, o.tables), loadReplication(pair.b.client, o.tables)])
   for (const [label, w] of [['A', wa], ['B', wb]] as const) {
     if (w.writers) warnings.push(`node ${label}: ${w.writers} other session(s) hold write locks on the tables; rows they change during the merge may be missed`)
@@ -215,6 +234,76 @@ async function withOrigin<T>(node: NodeSession, replica: boolean, fn: () => Prom
   } finally {
     await node.client.query(`SELECT pg_replication_origin_session_reset()`).catch(() => {})
   }
+}
+
+/**
+ * Owned sequences on each node that received rows (copied or overwritten), advanced to the owning
+ * column's extreme when behind. The real run reads the extreme after its commits; the dry run
+ * predicts it: the extreme of the receiving node's rows that stay, and of the incoming rows on the
+ * sending node. `audit` null: dry run (read only).
+ */
+async function advanceSequences(
+  pair: NodePair,
+  t: PreparedTable,
+  a: TableAnalysis,
+  decisions: Map<string, Resolution>,
+  out: TableOutcome,
+  audit: {mergeId: string; resolvedBy: string} | null,
+): Promise<SequenceStep[]> {
+  const steps: SequenceStep[] = []
+  const won = (r: Resolution) => a.conflicts.filter((c) => decisions.get(JSON.stringify(c.key)) === r).map((c) => c.key)
+  const sides = [
+    {to: pair.b, from: pair.a, received: out.transferredAToB + out.keptA, copied: a.aOnlyRows.map((r) => r.key), overwritten: won('kept_a')},
+    {to: pair.a, from: pair.b, received: out.transferredBToA + out.keptB, copied: a.bOnlyRows.map((r) => r.key), overwritten: won('kept_b')},
+  ]
+  const keyCols = new Set(t.sql.key.map((k) => k.name))
+  for (const side of sides) {
+    if (side.received === 0) continue
+    const owned = (await side.to.client.query<OwnedSequence>(ownedSequencesSql(t.sql))).rows
+    for (const seq of owned) {
+      const st = (await side.to.client.query<{last_value: string; is_called: boolean}>(sequenceStateSql(seq))).rows[0]!
+      const state = {lastValue: st.last_value, isCalled: st.is_called}
+      let extreme: string | null
+      if (audit) {
+        const r = (await side.to.client.query<{hi: string | null; lo: string | null}>(columnExtremesSql(t.sql, seq.column, []))).rows[0]!
+        extreme = extremeFor(seq, r.hi, r.lo)
+      } else {
+        // Overwritten rows keep their key; a non-key column's old value there goes away.
+        const stay = (await side.to.client.query<{hi: string | null; lo: string | null}>(columnExtremesSql(t.sql, seq.column, keyCols.has(seq.column) ? [] : side.overwritten))).rows[0]!
+        extreme = extremeFor(seq, stay.hi, stay.lo)
+        const incoming = [...side.copied, ...side.overwritten]
+        for (let i = 0; i < incoming.length; i += 10000) {
+          const r = (await side.from.client.query<{hi: string | null; lo: string | null}>(keysExtremesSql(t.sql, seq.column, incoming.slice(i, i + 10000)))).rows[0]!
+          extreme = furthest(seq, extreme, extremeFor(seq, r.hi, r.lo))
+        }
+      }
+      const plan = planSequence(seq, state, extreme)
+      const step: SequenceStep = {
+        node: side.to.label,
+        sequence: `${seq.schema}.${seq.name}`,
+        column: seq.column,
+        increment: seq.increment,
+        lastValue: state.lastValue,
+        isCalled: state.isCalled,
+        columnExtreme: extreme,
+        advancedTo: plan.setTo,
+        problem: plan.problem,
+      }
+      if (audit && plan.setTo !== null) {
+        try {
+          const r = await side.to.client.query(advanceSequenceSql(seq, plan.setTo, seq.increment))
+          // No row: another session moved it past the value in the meantime; nothing to undo.
+          if (r.rowCount === 0) step.advancedTo = null
+        } catch (err) {
+          step.advancedTo = null
+          step.problem = `setval failed: ${(err as Error).message}`
+        }
+        if (step.advancedTo !== null) await pair.a.client.query(sequenceAuditSql(t.sql, audit.mergeId, audit.resolvedBy, {...step, advancedTo: step.advancedTo}))
+      }
+      steps.push(step)
+    }
+  }
+  return steps
 }
 
 /** Writes one table's merge: B's transaction, A's transaction (with the audit), B commits, A commits. */
@@ -335,6 +424,7 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
         keptB: 0,
         skipped: 0,
         skippedKeys: [],
+        sequences: [],
       }
       if (dryRun) {
         out.transferredAToB = a.aOnly
@@ -351,6 +441,8 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
       } else if (a.aOnly + a.bOnly + a.conflict > 0) {
         await writeTable(p, t, a, decisions, o, mergeId!, out, progress)
       }
+      out.sequences = await advanceSequences(pair, t, a, decisions, out, dryRun ? null : {mergeId: mergeId!, resolvedBy: `strategy:${o.strategy}`})
+      for (const s of out.sequences) if (s.problem) p.warnings.push(`${t.label}: sequence ${s.sequence} on node ${s.node} is behind ${s.column} and was not advanced: ${s.problem}`)
       outcomes.push(out)
       progress.itemDone(t.label)
     }

@@ -56,7 +56,8 @@ export async function openNodeSession(label: NodeLabel, conn: ConnParams): Promi
   })
   try {
     const sp = await client.query<{sp: string}>(`SELECT current_setting('search_path') AS sp`)
-    for (const [name, value] of SESSION_SETTINGS) await client.query('SELECT set_config($1, $2, false)', [name, value])
+    // One round trip for all of them, in order.
+    await client.query('SELECT set_config(n, v, false) FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS s(n, v, o) ORDER BY o', [SESSION_SETTINGS.map(([n]) => n), SESSION_SETTINGS.map(([, v]) => v)])
     const {rows} = await client.query<{v: string; enc: string; id: string}>(`SELECT current_setting('server_version_num') AS v, pg_encoding_to_char(encoding) AS enc,
               pg_postmaster_start_time()::text || ' ' || current_database() AS id FROM pg_database WHERE datname = current_database()`)
     return {

@@ -8,7 +8,7 @@
 // hash is count(*) and bit_xor of the row hashes (order-independent, so no sort), sent in base64.
 
 import pg from 'pg'
-import type {KeyRange} from './ranges.js'
+import {asArithmetic, INTEGER_KEY_TYPES, type KeyRange} from './ranges.js'
 
 const q = pg.escapeIdentifier
 
@@ -119,8 +119,19 @@ const blockAgg = (inner: string) =>
  */
 export function cutStatsSql(t: SqlTable, cuts: string[][]): {text: string; values: unknown[]} {
   const p = new Params()
-  const byColumn = t.key.map((_, c) => cuts.map((k) => k[c]!))
-  const bucket = bucketExpr(t, cuts.length, p, byColumn)
+  const ar = t.key.length === 1 && INTEGER_KEY_TYPES.has(t.key[0]!.type) ? asArithmetic(cuts) : null
+  let bucket: string
+  if (ar) {
+    // Evenly spaced cuts: the block by integer division (in the middle branch k - base is in
+    // [width, count·width), so it cannot overflow), no search through the cut array.
+    const k = `t.${q(t.key[0]!.name)}`
+    const first = p.add(cuts[0]![0])
+    const last = p.add(cuts.at(-1)![0])
+    bucket = `CASE WHEN ${k} < ${first}::int8 THEN 0 WHEN ${k} >= ${last}::int8 THEN ${p.add(cuts.length)}::int4 ELSE ((${k} - ${p.add(String(ar.base))}::int8) / ${p.add(String(ar.width))}::int8)::int4 END`
+  } else {
+    const byColumn = t.key.map((_, c) => cuts.map((k) => k[c]!))
+    bucket = bucketExpr(t, cuts.length, p, byColumn)
+  }
   const inner = `SELECT g.b, count(*) AS n, ${hash64(`coalesce(bit_xor(${rowHashExpr(t)}), 0)`)} AS h
   FROM ${fromTable(t)} JOIN generate_series(0, ${p.add(cuts.length)}::int4) AS g(b) ON g.b = ${bucket} GROUP BY g.b`
   return {text: `SELECT coalesce(string_agg(to_hex(b) || ':' || to_hex(n) || ':' || h, ',' ORDER BY b), '') AS blocks FROM (${inner}) s`, values: p.values}
@@ -270,4 +281,80 @@ export interface AuditRow {
   /** Row on node A as jsonb text, null when absent. */
   a: string | null
   b: string | null
+}
+
+// ---- owned sequences ---------------------------------------------------------------------------
+
+/** Sequences owned by a column of the table (serial OWNED BY, identity), with their bounds. $1 = the table. */
+export function ownedSequencesSql(t: SqlTable): {text: string; values: unknown[]} {
+  return {
+    text: `SELECT n.nspname::text AS schema, s.relname::text AS name, a.attname::text AS column,
+       q.seqincrement::text AS increment, q.seqmin::text AS min, q.seqmax::text AS max
+  FROM pg_depend d
+  JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+  JOIN pg_namespace n ON n.oid = s.relnamespace
+  JOIN pg_sequence q ON q.seqrelid = s.oid
+  JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+ WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+   AND d.refobjid = $1::regclass
+ ORDER BY a.attnum, 1, 2`,
+    values: [qualified(t)],
+  }
+}
+
+/** last_value and is_called of a sequence. */
+export function sequenceStateSql(seq: {schema: string; name: string}): string {
+  return `SELECT last_value::text AS last_value, is_called FROM ${qualified(seq)}`
+}
+
+/**
+ * max and min of a column over the table, leaving out the rows with the given keys (the rows a
+ * merge overwrites there). Without keys, the whole table (an index scan for key columns).
+ */
+export function columnExtremesSql(t: SqlTable, column: string, excludeKeys: string[][]): {text: string; values: unknown[]} {
+  const p = new Params()
+  const c = `t.${q(column)}`
+  let where = ''
+  if (excludeKeys.length) {
+    const arrays = t.key.map((k, i) => `${p.add(excludeKeys.map((x) => x[i]))}::${k.type}[]`)
+    const cols = t.key.map((_, i) => `k${i}`)
+    where = ` WHERE NOT EXISTS (SELECT 1 FROM unnest(${arrays.join(', ')}) AS u(${cols.join(', ')}) WHERE ${keyTuple(t)} = ${tuple(cols.map((x) => `u.${x}`))})`
+  }
+  return {text: `SELECT max(${c})::text AS hi, min(${c})::text AS lo FROM ${fromTable(t)}${where}`, values: p.values}
+}
+
+/** max and min of a column over the rows with the given keys. */
+export function keysExtremesSql(t: SqlTable, column: string, keys: string[][]): {text: string; values: unknown[]} {
+  const p = new Params()
+  const c = `t.${q(column)}`
+  return {text: `SELECT max(${c})::text AS hi, min(${c})::text AS lo FROM ${keysJoin(t, keys, p)}`, values: p.values}
+}
+
+/**
+ * setval(seq, value, true), only when the sequence is not already at or past the value in its own
+ * direction, checked in the same statement (a nextval between our read and this cannot be undone).
+ * Returns one row when it advanced.
+ */
+export function advanceSequenceSql(seq: {schema: string; name: string}, value: string, increment: string): {text: string; values: unknown[]} {
+  return {
+    text: `SELECT setval($1::regclass, $2::int8, true)::text AS v FROM ${qualified(seq)} s
+ WHERE CASE WHEN $3::int8 > 0 THEN (CASE WHEN s.is_called THEN s.last_value::numeric + $3::int8 ELSE s.last_value END) <= $2::int8
+            ELSE (CASE WHEN s.is_called THEN s.last_value::numeric + $3::int8 ELSE s.last_value END) >= $2::int8 END`,
+    values: [qualified(seq), value, increment],
+  }
+}
+
+/** The audit row of a sequence the merge advanced on one node (node A keeps the audit). */
+export function sequenceAuditSql(
+  t: SqlTable,
+  mergeId: string,
+  resolvedBy: string,
+  s: {node: 'A' | 'B'; sequence: string; column: string; lastValue: string; isCalled: boolean; advancedTo: string},
+): {text: string; values: unknown[]} {
+  const value = JSON.stringify({before: s.lastValue, is_called: s.isCalled, after: s.advancedTo})
+  return {
+    text: `INSERT INTO steep_repl.merge_audit_log (merge_id, table_schema, table_name, pk_value, category, resolution, node_a_value, node_b_value, resolved_by)
+VALUES ($1::uuid, $2::text, $3::text, jsonb_build_object('sequence', $4::text, 'column', $5::text), 'sequence', $6::text, $7::jsonb, $8::jsonb, $9::text)`,
+    values: [mergeId, t.schema, t.name, s.sequence, s.column, s.node === 'A' ? 'advanced_on_a' : 'advanced_on_b', s.node === 'A' ? value : null, s.node === 'B' ? value : null, resolvedBy],
+  }
 }
