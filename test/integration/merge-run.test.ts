@@ -200,4 +200,40 @@ describe('merge run (library)', () => {
       {table_name: 's4', pk_value: {sequence: 'public.s4_n_seq', column: 'n'}, resolution: 'advanced_on_b', v: {before: '1', is_called: false, after: '2'}},
     ])
   })
+
+  it('refuses, before any write, rows that a subscription without origin filtering would send back; merges once it filters (16+)', async () => {
+    const n = await nodes(SIMPLE_SCHEMA, SIMPLE_A, SIMPLE_B)
+    const slot = `echo_${Date.now()}`
+    await sql(n.a, `CREATE PUBLICATION echo_pub FOR TABLE public.users`)
+    await sql(n.a, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot])
+    // B subscribes to A (same server: the slot exists already), not filtering by origin.
+    const v = Number((await sql(n.a, `SELECT current_setting('server_version_num')::int AS v`))[0].v)
+    await sql(n.b, `CREATE SUBSCRIPTION echo_sub CONNECTION '${n.a.replace(/'/g, "''")}' PUBLICATION echo_pub
+                    WITH (create_slot = false, slot_name = '${slot}', copy_data = false${v >= 160000 ? ', origin = any' : ''})`)
+    try {
+      const before = [await dump(n.a, 'users'), await dump(n.b, 'users')]
+      for (const dryRun of [true, false]) {
+        await expect(merge(n, 'users', 'prefer-node-a', {dryRun})).rejects.toThrow(/would break replication: public\.users: 1 row\(s\) of node B would be copied into node A, and subscription echo_sub on node B \(origin = any\)/)
+      }
+      expect([await dump(n.a, 'users'), await dump(n.b, 'users')]).toEqual(before)
+      // The refused run is on record, failed with the reason, and audited nothing.
+      expect(await sql(n.a, `SELECT status, errors::text ~ 'would break replication' AS why FROM steep_repl.merges`)).toEqual([{status: 'failed', why: true}])
+      expect(await sql(n.a, 'SELECT count(*)::int AS n FROM steep_repl.merge_audit_log')).toEqual([{n: 0}])
+      if (v < 160000) return
+      // With origin = none the merge's writes (under their own origin) stay on A.
+      await sql(n.b, `ALTER SUBSCRIPTION echo_sub SET (origin = none)`)
+      const run = await merge(n, 'users', 'prefer-node-a')
+      expect(run.totals).toMatchObject({transferredBToA: 1, transferredAToB: 1})
+      await sql(n.a, `INSERT INTO public.users VALUES (5, 'eve', 'v1', now())`)
+      for (let i = 0; i < 200; i++) {
+        if ((await sql(n.b, `SELECT 1 FROM public.users WHERE id = 5`)).length) break
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      expect(await dump(n.b, 'users')).toEqual(await dump(n.a, 'users'))
+      expect(await sql(n.b, `SELECT coalesce(sum(apply_error_count), 0)::int AS e FROM pg_stat_subscription_stats`)).toEqual([{e: 0}])
+    } finally {
+      await sql(n.b, `ALTER SUBSCRIPTION echo_sub DISABLE; ALTER SUBSCRIPTION echo_sub SET (slot_name = NONE); DROP SUBSCRIPTION echo_sub`)
+      await sql(n.a, `SELECT pg_drop_replication_slot($1)`, [slot]).catch(() => {})
+    }
+  })
 })

@@ -65,6 +65,7 @@ describe('merge under different server settings', () => {
     // Node A (no replication): its trigger fired for the row copied in; node B's did not.
     expect(await sql(n.a, `SELECT id FROM trigger_log ORDER BY id`)).toEqual([{id: 3}])
     expect(await sql(n.b, `SELECT id FROM trigger_log`)).toEqual([])
-    expect(await sql(n.b, `SELECT roname FROM pg_replication_origin WHERE roname = 'steep_repl_merge'`)).toEqual([{roname: 'steep_repl_merge'}])
+    const [{oid}] = await sql(n.b, `SELECT oid::text FROM pg_database WHERE datname = current_database()`)
+    expect(await sql(n.b, `SELECT roname FROM pg_replication_origin WHERE roname = $1`, [`steep_repl_merge_${oid}`])).toEqual([{roname: `steep_repl_merge_${oid}`}])
   })
 })

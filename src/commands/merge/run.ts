@@ -17,7 +17,7 @@ export default class MergeRun extends BaseCommand<typeof MergeRun> {
 
 Tables are then processed parents before children. Rows only on one node are copied to the other with COPY, in batches; conflicts (same key, different rows) are resolved by the strategy in batches: prefer-node-a and prefer-node-b copy that node's row over the other's; last-modified keeps the row with the newer timestamp (a row with a timestamp beats one without; ties keep node A's); manual leaves conflicts as they are, still copies the one-sided rows, and lists the conflicts in the report. Merges never delete rows.
 
-Where replication is configured on a node (a subscription in the database, or the table in a publication), writes there run with session_replication_role = replica under the replication origin steep_repl_merge, so that origin = none subscriptions do not send them back.
+Where replication is configured on a node (a subscription in the database, or the table in a publication), writes there run with session_replication_role = replica under the replication origin steep_repl_merge_<database oid>, so that origin = none subscriptions do not send them back.
 
 Rows are copied with their key values, so on each node that received rows, sequences owned by a column of the table (serial, identity) are then advanced to the column's maximum (minimum for a descending sequence) when they are behind it, never backwards, so the next INSERT with the default works; each advance is audited and listed in the result, and the dry run shows the same list.
 

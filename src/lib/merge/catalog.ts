@@ -85,6 +85,46 @@ export async function loadReplication(client: pg.Client, tables: TableName[]): P
   return {subscriptions: subs.rows[0]?.n ?? 0, published: pub.rows.map((r) => r.t).sort()}
 }
 
+/** A subscription on one node that receives the other node's changes of some merged tables. */
+export interface EchoLink {
+  subscription: string
+  /** pg_subscription.suborigin ('any' before PostgreSQL 16, where it does not exist). */
+  origin: string
+  /** The merged tables ("schema.table") its publications carry. */
+  tables: string[]
+}
+
+/**
+ * Subscriptions of `subscriber` that stream from `publisher`: their slot is a logical slot of the
+ * publisher's database (a slot name is unique per server, so this does not depend on how the
+ * subscription's conninfo names the host), with the merged tables their publications carry there.
+ * Rows merged into the publisher travel to the subscriber unless the subscription has origin = none.
+ */
+export async function loadEchoLinks(subscriber: pg.Client, publisher: pg.Client, tables: TableName[]): Promise<EchoLink[]> {
+  const v = (await subscriber.query<{n: number}>(`SELECT current_setting('server_version_num')::int AS n`)).rows[0]!.n
+  const subs = await subscriber.query<{name: string; slot: string; pubs: string[]; origin: string}>(
+    `SELECT subname AS name, subslotname AS slot, subpublications AS pubs, ${v >= 160000 ? 'suborigin' : "'any'"} AS origin
+       FROM pg_subscription
+      WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND subenabled AND subslotname IS NOT NULL`,
+  )
+  if (!subs.rows.length) return []
+  const slots = await publisher.query<{slot: string}>(
+    `SELECT slot_name AS slot FROM pg_replication_slots WHERE slot_type = 'logical' AND database = current_database() AND slot_name = ANY($1::text[])`,
+    [subs.rows.map((r) => r.slot)],
+  )
+  const live = new Set(slots.rows.map((r) => r.slot))
+  const links: EchoLink[] = []
+  for (const sub of subs.rows.filter((r) => live.has(r.slot))) {
+    const carried = await publisher.query<{t: string}>(
+      `SELECT DISTINCT schemaname || '.' || tablename AS t FROM pg_publication_tables
+        WHERE pubname = ANY($1::text[]) AND (schemaname, tablename) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+      [sub.pubs, tables.map((t) => t.schema), tables.map((t) => t.name)],
+    )
+    if (carried.rows.length) links.push({subscription: sub.name, origin: sub.origin, tables: carried.rows.map((r) => r.t).sort()})
+  }
+  return links
+}
+
 export interface WriterFacts {
   /** Other sessions holding a write lock on one of the tables. */
   writers: number

@@ -17,7 +17,7 @@ import copyStreams from 'pg-copy-streams'
 import type {ConnParams} from '../connection/resolve.js'
 import {CancelledError, NotInstalledError, StateError, UsageError} from '../errors.js'
 import {analyzeTable, type NodePair, openPair, type PreparedTable, prepareTables, type TableAnalysis, type TuningOptions} from './analyze.js'
-import {hasMergeSchema, hasSequenceAudit, loadForeignKeys, loadReplication, loadWriters} from './catalog.js'
+import {type EchoLink, hasMergeSchema, hasSequenceAudit, loadEchoLinks, loadForeignKeys, loadReplication, loadWriters} from './catalog.js'
 import {fkOrder} from './fk-order.js'
 import {type MergeProgress, silentProgress} from './progress.js'
 import type {NodeSession} from './session.js'
@@ -94,7 +94,11 @@ export interface MergeResult {
   seconds: number
 }
 
+// Replication origins are shared by the whole server, and one origin is active in one session at a
+// time: the name carries the database's oid, so merges into two databases of one server (both nodes
+// on one server, or two merges) do not contend. Subscriptions with origin = none skip any origin.
 const REPLICATION_ORIGIN = 'steep_repl_merge'
+const ORIGIN_NAME_SQL = `'${REPLICATION_ORIGIN}_' || (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())`
 
 function totals(tables: TableOutcome[]): MergeResult['totals'] {
   const t = {total: 0, match: 0, conflict: 0, aOnly: 0, bOnly: 0, transferredAToB: 0, transferredBToA: 0, conflictsResolved: 0, conflictsSkipped: 0}
@@ -142,6 +146,8 @@ interface Prepared {
   order: PreparedTable[]
   timestamp: Map<string, string>
   replica: Map<string, {a: boolean; b: boolean}>
+  /** Subscriptions that would send rows merged into A back to B (b) and into B back to A (a). */
+  echo: {intoA: EchoLink[]; intoB: EchoLink[]}
   warnings: string[]
 }
 
@@ -172,13 +178,45 @@ async function preflight(pair: NodePair, o: MergeOptions): Promise<Prepared> {
   }
   const warnings: string[] = tables.flatMap((t) => t.notes.map((n) => `schema (not blocking): ${n}`))
   const [wa, wb, ra, rb] = await Promise.all([loadWriters(pair.a.client, o.tables), loadWriters(pair.b.client, o.tables), loadReplication(pair.a.client, o.tables), loadReplication(pair.b.client, o.tables)])
+  // Subscriptions that do not filter by origin (all of them before PostgreSQL 16) would send the
+  // merge's own writes back to the node they came from.
+  const unfiltered = (links: EchoLink[]) => links.filter((l) => l.origin !== 'none')
+  const echo = {intoA: unfiltered(await loadEchoLinks(pair.b.client, pair.a.client, o.tables)), intoB: unfiltered(await loadEchoLinks(pair.a.client, pair.b.client, o.tables))}
   for (const [label, w] of [['A', wa], ['B', wb]] as const) {
     if (w.writers) warnings.push(`node ${label}: ${w.writers} other session(s) hold write locks on the tables; rows they change during the merge may be missed`)
     if (w.idleInTransaction) warnings.push(`node ${label}: ${w.idleInTransaction} session(s) idle in a transaction`)
   }
   const replica = new Map<string, {a: boolean; b: boolean}>()
   for (const t of tables) replica.set(t.label, {a: ra.subscriptions > 0 || ra.published.includes(t.label), b: rb.subscriptions > 0 || rb.published.includes(t.label)})
-  return {pair, tables, order, timestamp, replica, warnings}
+  return {pair, tables, order, timestamp, replica, echo, warnings}
+}
+
+/**
+ * Refuses, before any write, a merge whose inserts would come back as duplicates: rows copied into
+ * A travel to B through a subscription of B that does not filter by origin, and B has those rows
+ * (they are B's own), so B's apply worker stops on a duplicate key and retries forever; the same
+ * the other way. Updates of conflicting rows are not refused: they arrive as the values B has.
+ */
+function checkEcho(p: Prepared, planned: Array<{t: PreparedTable; a: TableAnalysis}>): void {
+  const problems: string[] = []
+  for (const {t, a} of planned) {
+    for (const [into, from, rows, links] of [
+      ['A', 'B', a.bOnly, p.echo.intoA],
+      ['B', 'A', a.aOnly, p.echo.intoB],
+    ] as const) {
+      if (rows === 0) continue
+      for (const l of links) {
+        if (l.tables.includes(t.label)) {
+          problems.push(`${t.label}: ${rows} row(s) of node ${from} would be copied into node ${into}, and subscription ${l.subscription} on node ${from} (origin = ${l.origin}) would send them back to node ${from}, which has them`)
+        }
+      }
+    }
+  }
+  if (problems.length) {
+    throw new StateError(`the merge would break replication: ${problems.join('; ')}`, {
+      hint: 'Merge before creating the subscription, or use subscriptions with origin = none (PostgreSQL 16+: ALTER SUBSCRIPTION … SET (origin = none)) so the merge writes, made under their own replication origin, are not sent back. Nothing was written.',
+    })
+  }
 }
 
 /** The decisions for a table's conflicts (fetching timestamps for last-modified). */
@@ -213,7 +251,7 @@ async function setupWrites(node: NodeSession, replica: boolean): Promise<void> {
   try {
     await node.client.query(`SET LOCAL session_replication_role = replica`)
   } catch (err) {
-    throw new StateError(`node ${node.label}: cannot write as a replica (session_replication_role = replica, replication origin ${REPLICATION_ORIGIN}): ${(err as Error).message}`, {
+    throw new StateError(`node ${node.label}: cannot write as a replica (session_replication_role = replica, replication origin ${REPLICATION_ORIGIN}_<database oid>): ${(err as Error).message}`, {
       cause: err,
       hint: 'Replication is configured on this node, so merge writes must not be replicated back: run the merge as a superuser (or a role granted SET on session_replication_role and EXECUTE on the replication origin functions).',
     })
@@ -224,10 +262,10 @@ async function withOrigin<T>(node: NodeSession, replica: boolean, fn: () => Prom
   if (!replica) return fn()
   // Changes committed under a replication origin are not sent by origin = none subscriptions.
   await node.client
-    .query(`SELECT pg_replication_origin_create($1) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname = $1)`, [REPLICATION_ORIGIN])
-    .then(() => node.client.query(`SELECT pg_replication_origin_session_setup($1)`, [REPLICATION_ORIGIN]))
+    .query(`SELECT pg_replication_origin_create(o) FROM (SELECT ${ORIGIN_NAME_SQL} AS o) n WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname = n.o)`)
+    .then(() => node.client.query(`SELECT pg_replication_origin_session_setup(${ORIGIN_NAME_SQL})`))
     .catch((err: Error) => {
-      throw new StateError(`node ${node.label}: cannot use replication origin ${REPLICATION_ORIGIN}: ${err.message}`, {cause: err, hint: 'Another merge may be writing to this node; wait for it, or run as a superuser.'})
+      throw new StateError(`node ${node.label}: cannot use replication origin ${REPLICATION_ORIGIN}_<database oid>: ${err.message}`, {cause: err, hint: 'Another merge may be writing to this node; wait for it, or run as a superuser.'})
     })
   try {
     return await fn()
@@ -402,12 +440,18 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
       )
     }
     progress.phase('merge', {items: p.order.length})
+    // Every table is analysed before the first write, so a refusal (checkEcho) leaves both nodes untouched.
+    const planned: Array<{t: PreparedTable; a: TableAnalysis; decisions: Awaited<ReturnType<typeof decideTable>>}> = []
     for (const t of p.order) {
       if (o.signal?.aborted) throw new CancelledError('the merge was cancelled')
       progress.item(t.label)
       const a = await analyzeTable(pair, t, {...o, progress})
+      planned.push({t, a, decisions: await decideTable(pair, t, a, o.strategy, p.timestamp.get(t.label), o.batchRows ?? 1000)})
+    }
+    checkEcho(p, planned)
+    for (const {t, a, decisions} of planned) {
+      if (o.signal?.aborted) throw new CancelledError('the merge was cancelled')
       const ts = p.timestamp.get(t.label)
-      const decisions = await decideTable(pair, t, a, o.strategy, ts, o.batchRows ?? 1000)
       const out: TableOutcome = {
         table: t.label,
         key: a.key,
