@@ -6,6 +6,8 @@
 // (~15,600 jobs/s unbatched, i9-14900K, 4 processes × 24 concurrency). Target (issue 3): ≥ 2,000
 // jobs/s here. Prints figures; asserts nothing.
 import {fork} from 'node:child_process'
+import {readFileSync} from 'node:fs'
+import {loadavg} from 'node:os'
 import {fileURLToPath} from 'node:url'
 import pg from 'pg'
 import {claim} from '../dist/direct/queue.js'
@@ -17,14 +19,34 @@ const N = Number(process.env.JOBS ?? 20000)
 const PROCS = Number(process.env.PROCS ?? 4)
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 32)
 const self = fileURLToPath(import.meta.url)
+// PROFILE=dir: the worker processes write a V8 CPU profile there (they are stopped, not killed).
+const PROFILE = process.env.PROFILE
+const MODES = (process.env.MODES ?? 'worker,bare').split(',')
 
+/** CPU seconds (user + system) of a process, from /proc (Linux); null elsewhere. */
+function procCpu(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100
+  } catch {
+    return null
+  }
+}
+
+let readyCpu
 if (process.argv[2] === '--child') {
   const conn = JSON.parse(process.argv[4])
   if (process.argv[3] === 'worker') {
     const w = new Worker({db: conn, operations: ['noop'], concurrency: CONCURRENCY, pollMs: 2000, version: 'bench', onEvent: () => {}})
     await w.start()
+    readyCpu = process.cpuUsage()
     process.send?.('ready')
     process.on('message', async (m) => {
+      if (m === 'cpu') {
+        const u = process.cpuUsage(readyCpu)
+        process.send?.({cpu: (u.user + u.system) / 1e6})
+      }
       if (m === 'stop') {
         await w.stop()
         process.exit(0)
@@ -32,7 +54,14 @@ if (process.argv[2] === '--child') {
     })
   } else {
     const c = await openQueueClient(conn)
+    readyCpu = process.cpuUsage()
     process.send?.('ready')
+    process.on('message', (m) => {
+      if (m === 'cpu') {
+        const u = process.cpuUsage(readyCpu)
+        process.send?.({cpu: (u.user + u.system) / 1e6})
+      }
+    })
     await new Promise((r) => process.once('message', r))
     for (;;) {
       const rows = await claim(c, {owner: `bare-${process.pid}`, operations: ['noop'], limit: CONCURRENCY})
@@ -42,56 +71,66 @@ if (process.argv[2] === '--child') {
         [rows.map((r) => r.id)],
       )
     }
-    await c.end()
-    process.exit(0)
+    // Stays until killed (the parent reads its CPU time first).
+    await new Promise(() => {})
   }
 } else {
   const db = await benchDatabase('bench_claim')
   const admin = new pg.Client({connectionString: db.url})
   await admin.connect()
-  const fill = async () => {
-    await admin.query(`INSERT INTO steep_repl.work_queue (operation, params) SELECT 'noop', '{}' FROM generate_series(1, $1)`, [N])
-    // A long-lived queue has statistics; a freshly truncated and filled one would get guessed plans.
-    await admin.query('ANALYZE steep_repl.work_queue')
-  }
   const completed = async () => (await admin.query(`SELECT count(*)::int AS n FROM steep_repl.work_queue WHERE status = 'complete'`)).rows[0].n
 
   async function measure(mode) {
+    // A long-lived queue has statistics (kept by TRUNCATE); a fresh one would get guessed plans.
     await admin.query('TRUNCATE steep_repl.work_queue')
     await admin.query(`INSERT INTO steep_repl.work_queue (operation, params) SELECT 'noop', '{}' FROM generate_series(1, $1)`, [N])
     await admin.query('ANALYZE steep_repl.work_queue')
     await admin.query('TRUNCATE steep_repl.work_queue')
-    if (mode === 'bare') await fill()
-    const kids = Array.from({length: PROCS}, () => fork(self, ['--child', mode, JSON.stringify(db.conn)], {stdio: 'inherit'}))
+    const execArgv = PROFILE && mode === 'worker' ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : []
+    const kids = Array.from({length: PROCS}, () => fork(self, ['--child', mode, JSON.stringify(db.conn)], {stdio: 'inherit', execArgv}))
     await Promise.all(kids.map((k) => new Promise((r) => k.once('message', r))))
+    // The jobs appear at once when the INSERT commits (the workers, already started, see none
+    // before); the clock starts then, in both modes.
+    await admin.query(`INSERT INTO steep_repl.work_queue (operation, params) SELECT 'noop', '{}' FROM generate_series(1, $1)`, [N])
     const t0 = process.hrtime.bigint()
-    if (mode === 'worker') {
-      await fill()
-      await admin.query(`SELECT pg_notify('steep_repl_work', 'job:0:noop')`)
-    } else kids.forEach((k) => k.send('go'))
+    if (mode === 'worker') await admin.query(`SELECT pg_notify('steep_repl_work', 'job:0:noop')`)
+    else kids.forEach((k) => k.send('go'))
     for (let n = 0; (n = await completed()) < N; ) {
       if (process.env.DEBUG) console.error(mode, n)
       await new Promise((r) => setTimeout(r, 20))
     }
     const s = Number(process.hrtime.bigint() - t0) / 1e9
+    // CPU time of the client processes and of the server backends serving this database (they
+    // connected just before the run), per job.
+    const nodeCpu = (
+      await Promise.all(kids.map((k) => new Promise((r) => {
+        k.on('message', (m) => m?.cpu !== undefined && r(m.cpu))
+        k.send('cpu')
+      })))
+    ).reduce((a, b) => a + b, 0)
+    const pids = (await admin.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)).rows.map((r) => r.pid)
+    const pgCpu = pids.map(procCpu).reduce((a, b) => a + (b ?? 0), 0)
     // The measurement is over: the children are not needed any more (their rows go with the database).
     const exits = kids.map((k) => new Promise((r) => k.once('exit', r)))
-    kids.forEach((k) => k.kill('SIGKILL'))
+    kids.forEach((k) => (PROFILE && mode === 'worker' ? k.send('stop') : k.kill('SIGKILL')))
     await Promise.all(exits)
     const failed = (await admin.query(`SELECT count(*)::int AS n FROM steep_repl.work_queue WHERE status <> 'complete'`)).rows[0].n
-    return {s, rate: N / s, failed}
+    return {s, rate: N / s, failed, nodeMs: (nodeCpu * 1000) / N, pgMs: (pgCpu * 1000) / N}
   }
 
   try {
-    const worker = await measure('worker')
-    const bare = await measure('bare')
-    console.log(`claim throughput, ${N} empty jobs, ${PROCS} processes × concurrency ${CONCURRENCY}, PostgreSQL ${db.version}, ${machine()}`)
-    console.log('path'.padEnd(52) + 'seconds'.padStart(9) + 'jobs/s'.padStart(9))
-    console.log('steep-repl Worker (claim, lease, executor, finish)'.padEnd(52) + worker.s.toFixed(2).padStart(9) + worker.rate.toFixed(0).padStart(9))
-    console.log('bare SQL (claim + batched complete)'.padEnd(52) + bare.s.toFixed(2).padStart(9) + bare.rate.toFixed(0).padStart(9))
+    const r = {}
+    for (const m of MODES) r[m] = await measure(m)
+    const {worker, bare} = r
+    console.log(`claim throughput, ${N} empty jobs, ${PROCS} processes × concurrency ${CONCURRENCY}, PostgreSQL ${db.version}, ${machine()}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+    console.log('path'.padEnd(52) + 'seconds'.padStart(9) + 'jobs/s'.padStart(9) + 'node ms/job'.padStart(13) + 'pg ms/job'.padStart(11))
+    const line = (name, x) => console.log(name.padEnd(52) + x.s.toFixed(2).padStart(9) + x.rate.toFixed(0).padStart(9) + x.nodeMs.toFixed(3).padStart(13) + x.pgMs.toFixed(3).padStart(11))
+    if (worker) line('steep-repl Worker (claim, lease, executor, finish)', worker)
+    if (bare) line('bare SQL (claim + batched complete)', bare)
     console.log('graphile-worker, published (unbatched, i9-14900K)'.padEnd(52) + '-'.padStart(9) + '15600'.padStart(9))
-    console.log(`Worker at ${(worker.rate / bare.rate).toFixed(2)}× the bare SQL; ${(worker.rate / 15600).toFixed(2)}× graphile-worker's published figure (different machine)`)
-    console.log(`target ≥ 2000 jobs/s: ${worker.rate >= 2000 ? 'met' : 'NOT met'}${worker.failed || bare.failed ? ` (${worker.failed + bare.failed} jobs not complete!)` : ''}`)
+    if (worker && bare) console.log(`Worker at ${(worker.rate / bare.rate).toFixed(2)}× the bare SQL; ${(worker.rate / 15600).toFixed(2)}× graphile-worker's published figure (different machine)`)
+    const failed = Object.values(r).reduce((a, x) => a + x.failed, 0)
+    if (worker) console.log(`target ≥ 2000 jobs/s: ${worker.rate >= 2000 ? 'met' : 'NOT met'}${failed ? ` (${failed} jobs not complete!)` : ''}`)
   } finally {
     await admin.end()
     await db.close()

@@ -153,6 +153,29 @@ export function decodeProgress(text: string | unknown): DecodeResult {
   return {ok: true, payload: r.data}
 }
 
+/**
+ * The end of jobs, on steep_repl_progress: `ended:<id>,<id>,...` — one message per statement that
+ * ends jobs (a worker records many finished jobs at once), instead of one payload per job. The final
+ * progress document of each is on its row (work_queue.progress): a watcher of one of these jobs
+ * reads the row. ENDED_MAX_IDS ids of at most 20 characters keep it under MAX_PAYLOAD_BYTES.
+ */
+export const ENDED_PREFIX = 'ended:'
+export const ENDED_MAX_IDS = 300
+
+/** The job ids of an `ended:` message; null for any other payload (or a malformed one). */
+export function parseEndedMessage(payload: string | undefined): string[] | null {
+  if (!payload?.startsWith(ENDED_PREFIX)) return null
+  const ids = payload.slice(ENDED_PREFIX.length).split(',')
+  return ids.length > 0 && ids.every((id) => /^\d{1,20}$/.test(id)) ? ids : null
+}
+
+/** Whether an `ended:` message names this job (without splitting the whole list). */
+export function endedMessageNames(payload: string, id: string): boolean {
+  if (!payload.startsWith(ENDED_PREFIX)) return false
+  const list = `,${payload.slice(ENDED_PREFIX.length)},`
+  return list.includes(`,${id},`)
+}
+
 /** Messages on steep_repl_work: `job:<id>:<operation>` wakes workers, `cancel:<id>` asks an executor to stop. */
 export type WorkMessage = {kind: 'job'; id: string; operation: string} | {kind: 'cancel'; id: string} | {kind: 'other'}
 

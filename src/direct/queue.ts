@@ -5,7 +5,7 @@
 
 import {StateError} from '../lib/errors.js'
 import type pg from 'pg'
-import {type JobStatus, PROGRESS_CHANNEL, WORK_CHANNEL} from './progress-schema.js'
+import {ENDED_MAX_IDS, ENDED_PREFIX, type JobStatus, PROGRESS_CHANNEL, WORK_CHANNEL} from './progress-schema.js'
 
 type Queryable = Pick<pg.Client, 'query'>
 
@@ -81,11 +81,16 @@ export interface ClaimInput {
   leaseSeconds?: number
 }
 
-/** Claims up to `limit` pending jobs in one statement; concurrent claimers never get the same job. */
+/**
+ * Claims up to `limit` pending jobs in one statement; concurrent claimers never get the same job.
+ * A named (prepared) statement: a worker runs it many times a second on one connection, and the
+ * plan is the same every time (the partial index work_queue_claim_idx in claim order).
+ */
 export async function claim(c: Queryable, input: ClaimInput): Promise<JobRow[]> {
   if (input.limit <= 0 || input.operations.length === 0) return []
-  const {rows} = await c.query<JobRow>(
-    `WITH next AS (
+  const {rows} = await c.query<JobRow>({
+    name: 'steep_repl_claim_v1',
+    text: `WITH next AS (
        SELECT id FROM steep_repl.work_queue
         WHERE status = 'pending' AND run_after <= now() AND operation = ANY ($2::text[])
         ORDER BY priority DESC, run_after, id
@@ -97,8 +102,8 @@ export async function claim(c: Queryable, input: ClaimInput): Promise<JobRow[]> 
             completed_at = NULL, executor = 'worker', progress = NULL, updated_at = now()
        FROM next WHERE q.id = next.id
      RETURNING ${Q_COLUMNS}`,
-    [input.owner, input.operations, input.limit, input.leaseSeconds ?? DEFAULT_LEASE_SECONDS],
-  )
+    values: [input.owner, input.operations, input.limit, input.leaseSeconds ?? DEFAULT_LEASE_SECONDS],
+  })
   return rows.sort((a, b) => Number(a.id) - Number(b.id))
 }
 
@@ -163,21 +168,27 @@ export async function finish(c: Queryable, lease: Lease, f: FinishInput): Promis
 
 /**
  * Ends several jobs in one statement (one commit), each only while its lease is held; returns, in
- * order, whether each was recorded. Each still gets its own final NOTIFY.
+ * order, whether each was recorded. Each job's final progress document goes to its row; the end is
+ * announced by one `ended:<id>,<id>,...` NOTIFY on steep_repl_progress per ENDED_MAX_IDS jobs (not
+ * one payload per job: cheaper for the server and for every listener of the database), and a
+ * watcher of one of them reads the row.
  */
 export async function finishMany(c: Queryable, items: Array<FinishInput & {lease: Lease}>): Promise<boolean[]> {
   if (items.length === 0) return []
-  const {rows} = await c.query<{id: string}>(
-    `WITH i AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[])
+  const {rows} = await c.query<{ids: string[]}>({
+    name: 'steep_repl_finish_v2',
+    text: `WITH i AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[])
                         AS t(id, owner, attempt, status, result, error, progress)),
           u AS (UPDATE steep_repl.work_queue q
                    SET status = i.status, completed_at = now(), result = i.result::jsonb, error_message = i.error,
                        progress = i.progress::jsonb, lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
                   FROM i
                  WHERE q.id = i.id AND q.lease_owner = i.owner AND q.attempts = i.attempt AND q.status = 'running'
-                RETURNING q.id, i.progress)
-     SELECT u.id::text, pg_notify('${PROGRESS_CHANNEL}', u.progress) FROM u`,
-    [
+                RETURNING q.id)
+     SELECT array_agg(id::text) AS ids, pg_notify('${PROGRESS_CHANNEL}', '${ENDED_PREFIX}' || string_agg(id::text, ',')) AS notified
+       FROM (SELECT id, (row_number() OVER () - 1) / ${ENDED_MAX_IDS} AS chunk FROM u) ended
+      GROUP BY chunk`,
+    values: [
       items.map((x) => x.lease.id),
       items.map((x) => x.lease.owner),
       items.map((x) => x.lease.attempt),
@@ -186,8 +197,8 @@ export async function finishMany(c: Queryable, items: Array<FinishInput & {lease
       items.map((x) => x.error ?? null),
       items.map((x) => x.progress),
     ],
-  )
-  const done = new Set(rows.map((r) => r.id))
+  })
+  const done = new Set(rows.flatMap((r) => r.ids))
   return items.map((x) => done.has(x.lease.id))
 }
 
@@ -290,7 +301,8 @@ export async function reclaimExpired(c: Queryable): Promise<Reclaimed[]> {
               lease_owner = NULL, lease_expires_at = NULL, run_after = now(), updated_at = now()
         WHERE status = 'running' AND lease_expires_at < now()
        RETURNING id::text, operation, status, error_message)
-     SELECT u.*, CASE WHEN status = 'pending' THEN pg_notify('${WORK_CHANNEL}', 'job:' || id || ':' || operation) END AS woke FROM u`,
+     SELECT u.*, CASE WHEN status = 'pending' THEN pg_notify('${WORK_CHANNEL}', 'job:' || id || ':' || operation)
+                      ELSE pg_notify('${PROGRESS_CHANNEL}', '${ENDED_PREFIX}' || id) END AS woke FROM u`,
   )
   return rows.map(({id, operation, status, error_message}) => ({id, operation, status, error_message}))
 }

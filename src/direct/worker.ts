@@ -52,7 +52,11 @@ export class Worker {
   private pool!: ClientSet
   private finisher!: FinishBatcher
   private kinds = new Map<string, AnyOperationKind>()
+  /** Jobs held by this worker: handlers running, and those whose outcome is being recorded. */
   private readonly running = new Map<string, {exec: JobExecution; done: Promise<ExecOutcome | undefined>}>()
+  /** Handlers running (what --concurrency bounds). */
+  private active = 0
+  private kickScheduled = false
   private pollTimer: NodeJS.Timeout | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
   private claiming: Promise<void> | undefined
@@ -146,6 +150,25 @@ export class Worker {
     this.kick()
   }
 
+  /**
+   * Free slots: --concurrency handlers at a time. A job whose handler has returned no longer takes a
+   * slot while its outcome is written (the next claim overlaps that write), but the jobs held at
+   * once — running plus being recorded — stay under twice the concurrency.
+   */
+  private room(): number {
+    return Math.min(this.concurrency - this.active, 2 * this.concurrency - this.running.size)
+  }
+
+  /** One kick on the next turn of the event loop for many slots freed in this one. */
+  private kickSoon(): void {
+    if (this.kickScheduled) return
+    this.kickScheduled = true
+    setImmediate(() => {
+      this.kickScheduled = false
+      this.kick()
+    })
+  }
+
   /** Claims while there is room; coalesces concurrent wake-ups. */
   kick(): void {
     if (this.stopping) return
@@ -153,12 +176,12 @@ export class Worker {
       this.claimAgain = true
       return
     }
-    if (this.concurrency - this.running.size <= 0) return
+    if (this.room() <= 0) return
     const p = (async () => {
       try {
         do {
           this.claimAgain = false
-          const room = this.concurrency - this.running.size
+          const room = this.room()
           if (room <= 0 || this.stopping) break
           const rows = await claim(this.control, {owner: this.id, operations: [...this.kinds.keys()], limit: room, leaseSeconds: this.o.leaseSeconds})
           for (const row of rows) this.launch(row)
@@ -191,7 +214,14 @@ export class Worker {
       leaseSeconds: this.o.leaseSeconds,
       claimedLeaseSeconds: this.o.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
       finish: (lease, f) => this.finisher.finish(lease, f),
+      onHandlerSettled: () => {
+        this.active--
+        // Jobs that ended together free their slots before the next claim, so it takes a full
+        // batch instead of one job at a time.
+        this.kickSoon()
+      },
     })
+    this.active++
     this.emit({event: 'claimed', job: row.id, operation: row.operation, attempt: row.attempts})
     const done = exec
       .run()
@@ -209,9 +239,8 @@ export class Worker {
           else if (out.kind === 'retry') this.emit({event: out.status === 'pending' ? 'retry' : 'failed', ...base, error: out.error, message: out.status === 'pending' ? `retry in ${out.delaySeconds}s` : undefined})
           else this.emit({event: out.kind, ...base})
         }
-        // Next tick: jobs that ended together free their slots before the next claim, so it takes
-        // a full batch instead of one job at a time.
-        setImmediate(() => this.kick())
+        // Holding fewer jobs may make room (see room()).
+        this.kickSoon()
         return out
       })
     this.running.set(row.id, {exec, done})
