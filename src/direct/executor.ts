@@ -12,7 +12,7 @@ import {describeZodError} from './params.js'
 import {ProgressTracker} from './progress-model.js'
 import {ProgressPublisher} from './progress.js'
 import type {ProgressPayload} from './progress-schema.js'
-import {DEFAULT_LEASE_SECONDS, finish as finishOne, type FinishInput, type JobRow, type Lease, publishProgress, release, renewLease, retryOrFail} from './queue.js'
+import {type ClaimedJob, DEFAULT_LEASE_SECONDS, finish as finishOne, type FinishInput, type Lease, publishProgress, release, renewLease, retryOrFail} from './queue.js'
 import type {AnyOperationKind, JobContext} from './registry.js'
 
 type Queryable = Pick<pg.Client, 'query'>
@@ -73,7 +73,7 @@ export class JobExecution {
 
   constructor(
     readonly kind: AnyOperationKind,
-    readonly row: JobRow,
+    readonly row: ClaimedJob,
     private readonly env: ExecEnv,
   ) {
     this.lease = {id: row.id, owner: env.owner, attempt: row.attempts}

@@ -11,7 +11,7 @@ import {redact} from '../lib/redact.js'
 import {type ExecOutcome, JobExecution} from './executor.js'
 import {loadOperation} from './operations/catalog.js'
 import {parseWorkMessage, WORK_CHANNEL} from './progress-schema.js'
-import {claim, DEFAULT_LEASE_SECONDS, FinishBatcher, type JobRow, type Lease, reclaimExpired, registerWorker, release, unregisterWorker, type WorkerRegistration, workerHeartbeat} from './queue.js'
+import {claim, type ClaimAlong, type ClaimedJob, DEFAULT_LEASE_SECONDS, FinishBatcher, type Lease, reclaimExpired, registerWorker, release, unregisterWorker, type WorkerRegistration, workerHeartbeat} from './queue.js'
 import type {AnyOperationKind} from './registry.js'
 import {ClientSet, makeConnResolver, openQueueClient} from './session.js'
 
@@ -95,7 +95,7 @@ export class Worker {
     this.control = await openQueueClient(this.o.db, 'steep-repl worker')
     // Executors write leases, progress and outcomes through a few connections of their own.
     this.pool = new ClientSet(this.o.db, Math.min(this.concurrency, 4), 'steep-repl worker')
-    this.finisher = new FinishBatcher(() => this.pool.next())
+    this.finisher = new FinishBatcher(() => this.pool.next(), 128, () => this.claimAlong())
     this.registration = {
       id: this.id,
       host: hostname(),
@@ -169,6 +169,41 @@ export class Worker {
     })
   }
 
+  private claimInput(limit: number) {
+    return {owner: this.id, operations: [...this.kinds.keys()], limit, leaseSeconds: this.o.leaseSeconds}
+  }
+
+  /**
+   * The claim that rides along with the statement recording finished jobs (one round trip for both):
+   * it counts as the claim in progress, so wake-ups meanwhile only ask for another round.
+   */
+  private claimAlong(): ClaimAlong | undefined {
+    if (this.stopping) return undefined
+    if (this.claiming) {
+      this.claimAgain = true
+      return undefined
+    }
+    const room = this.room()
+    if (room <= 0) return undefined
+    let settled!: () => void
+    const p = new Promise<void>((resolve) => (settled = resolve))
+    this.claiming = p
+    return {
+      input: this.claimInput(room),
+      settle: (rows, err) => {
+        if (err) this.emit({event: 'error', error: redact((err as Error).message), message: 'claim failed'})
+        for (const row of rows) this.launch(row)
+        if (rows.length === room) this.claimAgain = true
+        this.claiming = undefined
+        settled()
+        if (this.claimAgain) {
+          this.claimAgain = false
+          this.kickSoon()
+        }
+      },
+    }
+  }
+
   /** Claims while there is room; coalesces concurrent wake-ups. */
   kick(): void {
     if (this.stopping) return
@@ -176,6 +211,8 @@ export class Worker {
       this.claimAgain = true
       return
     }
+    // Finished jobs are about to be recorded: their statement claims the next ones (claimAlong).
+    if (this.finisher.pending > 0) return
     if (this.room() <= 0) return
     const p = (async () => {
       try {
@@ -183,7 +220,7 @@ export class Worker {
           this.claimAgain = false
           const room = this.room()
           if (room <= 0 || this.stopping) break
-          const rows = await claim(this.control, {owner: this.id, operations: [...this.kinds.keys()], limit: room, leaseSeconds: this.o.leaseSeconds})
+          const rows = await claim(this.control, this.claimInput(room))
           for (const row of rows) this.launch(row)
           if (rows.length === room) this.claimAgain = true
         } while (this.claimAgain && !this.stopping)
@@ -201,7 +238,7 @@ export class Worker {
     })
   }
 
-  private launch(row: JobRow): void {
+  private launch(row: ClaimedJob): void {
     const kind = this.kinds.get(row.operation)!
     const started = Date.now()
     const exec = new JobExecution(kind, row, {
