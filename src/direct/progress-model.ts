@@ -278,7 +278,8 @@ export class ProgressTracker {
       rate: rate === null ? null : round(Math.max(0, rate), 0),
       rowRate: rowRate === null ? null : round(Math.max(0, rowRate), 0),
       eta: eta === null ? null : round(eta, 0),
-      elapsed: round((t - this.startedAt) / 1000, 1),
+      // Never negative, even if the wall clock was set back meanwhile (the schema refuses it).
+      elapsed: round(Math.max(0, t - this.startedAt) / 1000, 1),
       message: this.msg,
       error: extra.error ?? null,
       phases: extra.slim ? [] : this.phases.map(({weight: _w, ...p}) => ({...p})),

@@ -96,6 +96,9 @@ const clip = (s: string | null, n = TEXT_MAX): string | null => (s === null ? nu
 /** Bytes of the UTF-8 encoding (what NOTIFY counts). */
 export const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8')
 
+/** Whether the UTF-8 encoding of s exceeds limit (without encoding short strings: ≤ 3 bytes a unit). */
+const over = (s: string, limit: number): boolean => s.length * 3 > limit && byteLength(s) > limit
+
 /**
  * Validates and serialises a payload, dropping items (changed-and-finished first, then the last
  * active ones) until it fits MAX_PAYLOAD_BYTES. Throws when the payload is not valid.
@@ -107,24 +110,28 @@ export function encodeProgress(p: ProgressPayload, limit = MAX_PAYLOAD_BYTES): s
     item: clip(p.item),
     message: clip(p.message),
     error: clip(p.error, 1000),
-    phases: p.phases.slice(-MAX_PHASES).map((ph) => ({...ph, name: clip(ph.name)!})),
-    items: p.items.map((it) => ({...it, key: clip(it.key)!, label: clip(it.label)!, phase: clip(it.phase)!, error: clip(it.error)})),
+    phases: p.phases.length ? p.phases.slice(-MAX_PHASES).map((ph) => ({...ph, name: clip(ph.name)!})) : [],
+    items: [],
   }
   // Running items matter most; finished ones only tell the watcher that they ended.
-  const running = fixed.items.filter((i) => i.state === 'running')
-  const others = fixed.items.filter((i) => i.state !== 'running')
-  let items = [...running, ...others]
+  let items: ProgressPayload['items'] = []
+  if (p.items.length) {
+    const clipped = p.items.map((it) => ({...it, key: clip(it.key)!, label: clip(it.label)!, phase: clip(it.phase)!, error: clip(it.error)}))
+    items = [...clipped.filter((i) => i.state === 'running'), ...clipped.filter((i) => i.state !== 'running')]
+  }
   let omitted = fixed.itemsOmitted + Math.max(0, items.length - MAX_ITEMS)
   items = items.slice(0, MAX_ITEMS)
-  let doc: ProgressPayload = progressSchema.parse({...fixed, items, itemsOmitted: omitted})
+  fixed.items = items
+  fixed.itemsOmitted = omitted
+  let doc: ProgressPayload = progressSchema.parse(fixed)
   let text = JSON.stringify(doc)
-  while (byteLength(text) > limit && items.length > 0) {
+  while (over(text, limit) && items.length > 0) {
     items = items.slice(0, -1)
     omitted++
     doc = {...doc, items, itemsOmitted: omitted}
     text = JSON.stringify(doc)
   }
-  if (byteLength(text) > limit) {
+  if (over(text, limit)) {
     // Only pathological phase lists get here: keep the current phase and its neighbours.
     const at = Math.max(0, doc.phases.findIndex((ph) => ph.state === 'running'))
     doc = {...doc, phases: doc.phases.slice(Math.max(0, at - 2), at + 3), message: clip(doc.message, 60), error: clip(doc.error, 200)}
