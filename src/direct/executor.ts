@@ -149,13 +149,13 @@ export class JobExecution {
       renewing ??= renew().finally(() => (renewing = undefined))
     }, renewEvery)
 
-    const self = this
+    const signalOf = () => this.signal
     const ctx: JobContext<unknown> = {
       job: {id: row.id, operation: row.operation, attempt: row.attempts, maxAttempts: row.max_attempts, executor: env.executor, owner: env.owner},
       params: parsed.data,
       progress: publisher,
       get signal() {
-        return self.signal
+        return signalOf()
       },
       checkpoint: () => {
         if (this.reason) throw this.reason
