@@ -93,6 +93,11 @@ export class JobExecution {
     this.ac?.abort(this.reason)
   }
 
+  /** The handler has returned or thrown (its outcome may still be being written). */
+  get handlerSettled(): boolean {
+    return this.settled
+  }
+
   get stopReason(): JobStop | undefined {
     return this.reason
   }

@@ -302,6 +302,8 @@ export class Worker {
         for (const r of this.running.values()) r.exec.stop('shutdown')
         if (!(await within(this.o.stopWaitMs ?? 5_000))) {
           for (const r of this.running.values()) {
+            // A job whose handler has returned is having its outcome written: not released under it.
+            if (r.exec.handlerSettled) continue
             const lease: Lease = r.exec.lease
             await release(this.pool.next(), lease, `released by ${this.id}: its handler did not stop in time`).catch(() => false)
             this.emit({event: 'released', job: lease.id, operation: r.exec.row.operation, message: 'handler did not stop in time'})

@@ -39,14 +39,17 @@ describe('JobExecution', () => {
   it('completes: the handler settles before the outcome is written, once, with a slim final document', async () => {
     const events: string[] = []
     const {e, finished} = env(events)
-    const out = await new JobExecution(
+    const exec = new JobExecution(
       kind(async (ctx) => {
         events.push('handler')
         return {n: ctx.params.n}
       }),
       row({n: 3}),
       e,
-    ).run()
+    )
+    expect(exec.handlerSettled).toBe(false)
+    const out = await exec.run()
+    expect(exec.handlerSettled).toBe(true)
     expect(out).toEqual({kind: 'complete', result: {n: 3}})
     expect(events).toEqual(['handler', 'settled', 'finish complete'])
     expect(finished).toHaveLength(1)
