@@ -12,7 +12,7 @@ import {describeZodError} from './params.js'
 import {ProgressTracker} from './progress-model.js'
 import {ProgressPublisher} from './progress.js'
 import type {ProgressPayload} from './progress-schema.js'
-import {DEFAULT_LEASE_SECONDS, finish as finishOne, type FinishInput, type JobRow, type Lease, publishProgress, release, renewLease, retryOrFail} from './queue.js'
+import {type ClaimedJob, DEFAULT_LEASE_SECONDS, finish as finishOne, type FinishInput, type Lease, publishProgress, release, renewLease, retryOrFail} from './queue.js'
 import type {AnyOperationKind, JobContext} from './registry.js'
 
 type Queryable = Pick<pg.Client, 'query'>
@@ -53,19 +53,27 @@ export interface ExecEnv {
   claimedLeaseSeconds?: number
   /** Records the outcome (a worker batches these); default: finish() on `queue`. */
   finish?(lease: Lease, f: FinishInput): Promise<boolean>
+  /**
+   * Called once when the handler has returned or thrown (or was never started), before the outcome
+   * is recorded: a worker may claim the next job while this one's outcome is being written.
+   */
+  onHandlerSettled?(): void
 }
 
 /** Delay before retry n (1-based) after a connection failure: 5 s, 10 s, 20 s ... capped at 5 min. */
 export const retryDelaySeconds = (attempt: number): number => Math.min(300, 5 * 2 ** Math.max(0, attempt - 1))
 
 export class JobExecution {
-  private readonly ac = new AbortController()
+  // The AbortController is made only when the handler reads ctx.signal (most short jobs never do);
+  // until then a stop request is kept in `reason`.
+  private ac: AbortController | undefined
+  private reason: JobStop | undefined
   readonly lease: Lease
   private settled = false
 
   constructor(
     readonly kind: AnyOperationKind,
-    readonly row: JobRow,
+    readonly row: ClaimedJob,
     private readonly env: ExecEnv,
   ) {
     this.lease = {id: row.id, owner: env.owner, attempt: row.attempts}
@@ -77,15 +85,30 @@ export class JobExecution {
 
   /** Asks the handler to stop at its next safe point. The first reason wins. */
   stop(kind: StopKind, message?: string): void {
-    if (this.ac.signal.aborted || this.settled) return
+    if (this.reason || this.settled) return
     const text =
       message ??
       {cancel: 'cancelled by request', timeout: 'timed out', shutdown: 'executor shutting down', lost: 'lease lost: another executor owns the job now'}[kind]
-    this.ac.abort(new JobStop(kind, text))
+    this.reason = new JobStop(kind, text)
+    this.ac?.abort(this.reason)
+  }
+
+  /** The handler has returned or thrown (its outcome may still be being written). */
+  get handlerSettled(): boolean {
+    return this.settled
   }
 
   get stopReason(): JobStop | undefined {
-    return this.ac.signal.aborted ? (this.ac.signal.reason as JobStop) : undefined
+    return this.reason
+  }
+
+  /** The handler's signal: aborted with the stop reason (made on first use). */
+  get signal(): AbortSignal {
+    if (!this.ac) {
+      this.ac = new AbortController()
+      if (this.reason) this.ac.abort(this.reason)
+    }
+    return this.ac.signal
   }
 
   async run(): Promise<ExecOutcome> {
@@ -99,8 +122,15 @@ export class JobExecution {
       env.onProgress,
       (err) => env.log(`job ${row.id}: progress not published: ${redact((err as Error).message)}`),
     )
+    let handlerSettled = false
+    const settleHandler = () => {
+      if (handlerSettled) return
+      handlerSettled = true
+      env.onHandlerSettled?.()
+    }
     const parsed = kind.params.safeParse(row.params)
     if (!parsed.success) {
+      settleHandler()
       const error = `invalid params: ${describeZodError(parsed.error)}`
       const fin = await publisher.close('failed', error)
       return (await finish(env.queue, lease, {status: 'failed', error, progress: fin.encoded})) ? {kind: 'failed', error} : {kind: 'lost'}
@@ -124,14 +154,16 @@ export class JobExecution {
       renewing ??= renew().finally(() => (renewing = undefined))
     }, renewEvery)
 
-    const signal = this.ac.signal
+    const signalOf = () => this.signal
     const ctx: JobContext<unknown> = {
       job: {id: row.id, operation: row.operation, attempt: row.attempts, maxAttempts: row.max_attempts, executor: env.executor, owner: env.owner},
       params: parsed.data,
       progress: publisher,
-      signal,
+      get signal() {
+        return signalOf()
+      },
       checkpoint: () => {
-        if (signal.aborted) throw signal.reason
+        if (this.reason) throw this.reason
       },
       db: env.db,
       resolveConnection: env.resolveConnection,
@@ -142,7 +174,7 @@ export class JobExecution {
     let failure: unknown
     let ok = false
     try {
-      if (signal.aborted) throw signal.reason
+      if (this.reason) throw this.reason
       result = await kind.handler(ctx)
       ok = true
     } catch (err) {
@@ -151,6 +183,7 @@ export class JobExecution {
       clearInterval(timer)
       await renewing
       this.settled = true
+      settleHandler()
     }
 
     const stop = this.stopReason

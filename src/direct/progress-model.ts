@@ -218,8 +218,17 @@ export class ProgressTracker {
     return {rate: (bytes - first.bytes) / dt, rowRate: (rows - first.rows) / dt}
   }
 
-  /** Builds the next payload (and records that it was published). */
-  snapshot(status: JobStatus = 'running', extra: {error?: string | null} = {}): ProgressPayload {
+  /** How many payloads were built so far (0: nobody has seen this execution's progress yet). */
+  get published(): number {
+    return this.seq
+  }
+
+  /**
+   * Builds the next payload (and records that it was published). `slim`: without the phase and item
+   * lists (the totals, percent, status and error stay) — the final document of a job that ended
+   * before its first payload was due, where nobody saw the phases and the row only needs the outcome.
+   */
+  snapshot(status: JobStatus = 'running', extra: {error?: string | null; slim?: boolean} = {}): ProgressPayload {
     const t = this.now()
     const bytes = this.phases.reduce((s, p) => s + p.bytes, 0)
     const rows = this.phases.reduce((s, p) => s + p.rows, 0)
@@ -236,6 +245,7 @@ export class ProgressTracker {
       else if (ph.rowsTotal !== null && rowRate && rowRate > 0) eta = Math.max(0, (ph.rowsTotal - ph.rows) / rowRate)
     }
     const items: ItemProgress[] = []
+    if (extra.slim) this.items.clear()
     for (const it of this.items.values()) {
       if (it.state === 'running' || it.dirty) {
         const {dirty: _dirty, ...plain} = it
@@ -268,10 +278,11 @@ export class ProgressTracker {
       rate: rate === null ? null : round(Math.max(0, rate), 0),
       rowRate: rowRate === null ? null : round(Math.max(0, rowRate), 0),
       eta: eta === null ? null : round(eta, 0),
-      elapsed: round((t - this.startedAt) / 1000, 1),
+      // Never negative, even if the wall clock was set back meanwhile (the schema refuses it).
+      elapsed: round(Math.max(0, t - this.startedAt) / 1000, 1),
       message: this.msg,
       error: extra.error ?? null,
-      phases: this.phases.map(({weight: _w, ...p}) => ({...p})),
+      phases: extra.slim ? [] : this.phases.map(({weight: _w, ...p}) => ({...p})),
       items,
       itemsOmitted: 0,
     }

@@ -96,6 +96,9 @@ const clip = (s: string | null, n = TEXT_MAX): string | null => (s === null ? nu
 /** Bytes of the UTF-8 encoding (what NOTIFY counts). */
 export const byteLength = (s: string): number => Buffer.byteLength(s, 'utf8')
 
+/** Whether the UTF-8 encoding of s exceeds limit (without encoding short strings: ≤ 3 bytes a unit). */
+const over = (s: string, limit: number): boolean => s.length * 3 > limit && byteLength(s) > limit
+
 /**
  * Validates and serialises a payload, dropping items (changed-and-finished first, then the last
  * active ones) until it fits MAX_PAYLOAD_BYTES. Throws when the payload is not valid.
@@ -107,24 +110,28 @@ export function encodeProgress(p: ProgressPayload, limit = MAX_PAYLOAD_BYTES): s
     item: clip(p.item),
     message: clip(p.message),
     error: clip(p.error, 1000),
-    phases: p.phases.slice(-MAX_PHASES).map((ph) => ({...ph, name: clip(ph.name)!})),
-    items: p.items.map((it) => ({...it, key: clip(it.key)!, label: clip(it.label)!, phase: clip(it.phase)!, error: clip(it.error)})),
+    phases: p.phases.length ? p.phases.slice(-MAX_PHASES).map((ph) => ({...ph, name: clip(ph.name)!})) : [],
+    items: [],
   }
   // Running items matter most; finished ones only tell the watcher that they ended.
-  const running = fixed.items.filter((i) => i.state === 'running')
-  const others = fixed.items.filter((i) => i.state !== 'running')
-  let items = [...running, ...others]
+  let items: ProgressPayload['items'] = []
+  if (p.items.length) {
+    const clipped = p.items.map((it) => ({...it, key: clip(it.key)!, label: clip(it.label)!, phase: clip(it.phase)!, error: clip(it.error)}))
+    items = [...clipped.filter((i) => i.state === 'running'), ...clipped.filter((i) => i.state !== 'running')]
+  }
   let omitted = fixed.itemsOmitted + Math.max(0, items.length - MAX_ITEMS)
   items = items.slice(0, MAX_ITEMS)
-  let doc: ProgressPayload = progressSchema.parse({...fixed, items, itemsOmitted: omitted})
+  fixed.items = items
+  fixed.itemsOmitted = omitted
+  let doc: ProgressPayload = progressSchema.parse(fixed)
   let text = JSON.stringify(doc)
-  while (byteLength(text) > limit && items.length > 0) {
+  while (over(text, limit) && items.length > 0) {
     items = items.slice(0, -1)
     omitted++
     doc = {...doc, items, itemsOmitted: omitted}
     text = JSON.stringify(doc)
   }
-  if (byteLength(text) > limit) {
+  if (over(text, limit)) {
     // Only pathological phase lists get here: keep the current phase and its neighbours.
     const at = Math.max(0, doc.phases.findIndex((ph) => ph.state === 'running'))
     doc = {...doc, phases: doc.phases.slice(Math.max(0, at - 2), at + 3), message: clip(doc.message, 60), error: clip(doc.error, 200)}
@@ -151,6 +158,29 @@ export function decodeProgress(text: string | unknown): DecodeResult {
     return {ok: false, error: `${i.path.join('.') || '(root)'}: ${i.message}`}
   }
   return {ok: true, payload: r.data}
+}
+
+/**
+ * The end of jobs, on steep_repl_progress: `ended:<id>,<id>,...` — one message per statement that
+ * ends jobs (a worker records many finished jobs at once), instead of one payload per job. The final
+ * progress document of each is on its row (work_queue.progress): a watcher of one of these jobs
+ * reads the row. ENDED_MAX_IDS ids of at most 20 characters keep it under MAX_PAYLOAD_BYTES.
+ */
+export const ENDED_PREFIX = 'ended:'
+export const ENDED_MAX_IDS = 300
+
+/** The job ids of an `ended:` message; null for any other payload (or a malformed one). */
+export function parseEndedMessage(payload: string | undefined): string[] | null {
+  if (!payload?.startsWith(ENDED_PREFIX)) return null
+  const ids = payload.slice(ENDED_PREFIX.length).split(',')
+  return ids.length > 0 && ids.every((id) => /^\d{1,20}$/.test(id)) ? ids : null
+}
+
+/** Whether an `ended:` message names this job (without splitting the whole list). */
+export function endedMessageNames(payload: string, id: string): boolean {
+  if (!payload.startsWith(ENDED_PREFIX)) return false
+  const list = `,${payload.slice(ENDED_PREFIX.length)},`
+  return list.includes(`,${id},`)
 }
 
 /** Messages on steep_repl_work: `job:<id>:<operation>` wakes workers, `cancel:<id>` asks an executor to stop. */

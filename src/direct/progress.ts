@@ -7,7 +7,7 @@ import type pg from 'pg'
 import type {ConnParams} from '../lib/connection/resolve.js'
 import {TimeoutError} from '../lib/errors.js'
 import type {ProgressTracker} from './progress-model.js'
-import {decodeProgress, encodeProgress, isTerminal, type JobStatus, PROGRESS_CHANNEL, type ProgressPayload} from './progress-schema.js'
+import {decodeProgress, ENDED_PREFIX, encodeProgress, endedMessageNames, isTerminal, type JobStatus, parseEndedMessage, PROGRESS_CHANNEL, type ProgressPayload} from './progress-schema.js'
 import {getJob, type JobRow} from './queue.js'
 import type {ProgressReporter} from './registry.js'
 import {openQueueClient} from './session.js'
@@ -115,15 +115,20 @@ export class ProgressPublisher implements ProgressReporter {
     return this.inFlight
   }
 
-  /** Stops publishing (waits for the one in flight) and returns the final payload, encoded. */
+  /**
+   * Stops publishing (waits for the one in flight) and returns the final payload, encoded. A job
+   * that completed before any payload went out (shorter than the throttle's first delay) gets a slim
+   * one: totals and outcome without the phase and item lists, which nobody has seen. A failed or
+   * stopped job keeps them (which phase failed matters).
+   */
   async close(status: JobStatus, error: string | null = null): Promise<{payload: ProgressPayload; encoded: string}> {
     this.closed = true
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
-    await this.inFlight
+    if (this.inFlight) await this.inFlight
     // The phase that was running when the job failed or was stopped ends as failed.
     if (status === 'failed' || status === 'cancelled') this.tracker.endPhase('failed')
-    const payload = this.tracker.snapshot(status, {error})
+    const payload = this.tracker.snapshot(status, {error, slim: status === 'complete' && this.tracker.published === 0})
     this.onLocal?.(payload)
     return {payload, encoded: encodeProgress(payload)}
   }
@@ -164,8 +169,19 @@ export async function watchJob(db: ConnParams, id: string, o: WatchOptions = {})
     o.onProgress?.(p)
   }
   let wake: (() => void) | undefined
+  // A wake-up that arrives while the row is being read is kept for the next wait (not lost).
+  let woken = false
+  const nudge = () => {
+    if (wake) wake()
+    else woken = true
+  }
   const onNotification = (n: pg.Notification) => {
     if (n.channel !== PROGRESS_CHANNEL || !n.payload) return
+    // The job ended (its final document is on the row): read the row now.
+    if (n.payload.startsWith(ENDED_PREFIX)) {
+      if (endedMessageNames(n.payload, id)) nudge()
+      return
+    }
     // Cheap filter before parsing: every job of the database shares the channel.
     if (!n.payload.includes(`"job":"${id}"`)) return
     const d = decodeProgress(n.payload)
@@ -174,7 +190,7 @@ export async function watchJob(db: ConnParams, id: string, o: WatchOptions = {})
       return
     }
     emit(d.payload)
-    if (isTerminal(d.payload.status)) wake?.()
+    if (isTerminal(d.payload.status)) nudge()
   }
   client.on('notification', onNotification)
   const deadline = o.timeoutMs !== undefined ? Date.now() + o.timeoutMs : Infinity
@@ -182,6 +198,7 @@ export async function watchJob(db: ConnParams, id: string, o: WatchOptions = {})
     await client.query(`LISTEN ${PROGRESS_CHANNEL}`)
     for (;;) {
       if (o.signal?.aborted) throw o.signal.reason ?? new Error('aborted')
+      woken = false
       const row = await getJob(client, id)
       if (!row) throw new JobNotFoundError(`job ${id} does not exist`)
       o.onRow?.(row)
@@ -193,6 +210,11 @@ export async function watchJob(db: ConnParams, id: string, o: WatchOptions = {})
       const left = deadline - Date.now()
       if (left <= 0) throw new TimeoutError(`timed out waiting for job ${id} (still ${row.status})`)
       await new Promise<void>((resolve) => {
+        if (woken) {
+          woken = false
+          resolve()
+          return
+        }
         const t = setTimeout(done, Math.min(o.pollMs ?? 1000, left))
         function done() {
           clearTimeout(t)
@@ -210,11 +232,23 @@ export async function watchJob(db: ConnParams, id: string, o: WatchOptions = {})
   }
 }
 
-/** Low-level: every valid payload on the channel of one database, until stop() (used by benches and tools). */
-export async function subscribeProgress(db: ConnParams, onPayload: (p: ProgressPayload) => void): Promise<{stop(): Promise<void>; client: pg.Client}> {
+/**
+ * Low-level: every valid payload on the channel of one database, until stop() (used by benches and
+ * tools); `onEnded` gets the ids of `ended:` messages (jobs whose final document is on their row).
+ */
+export async function subscribeProgress(
+  db: ConnParams,
+  onPayload: (p: ProgressPayload) => void,
+  onEnded?: (ids: string[]) => void,
+): Promise<{stop(): Promise<void>; client: pg.Client}> {
   const client = await openQueueClient(db, 'steep-repl watch')
   client.on('notification', (n) => {
     if (n.channel !== PROGRESS_CHANNEL || !n.payload) return
+    if (n.payload.startsWith(ENDED_PREFIX)) {
+      const ids = parseEndedMessage(n.payload)
+      if (ids) onEnded?.(ids)
+      return
+    }
     const d = decodeProgress(n.payload)
     if (d.ok) onPayload(d.payload)
   })

@@ -11,7 +11,7 @@ import {redact} from '../lib/redact.js'
 import {type ExecOutcome, JobExecution} from './executor.js'
 import {loadOperation} from './operations/catalog.js'
 import {parseWorkMessage, WORK_CHANNEL} from './progress-schema.js'
-import {claim, DEFAULT_LEASE_SECONDS, FinishBatcher, type JobRow, type Lease, reclaimExpired, registerWorker, release, unregisterWorker, type WorkerRegistration, workerHeartbeat} from './queue.js'
+import {claim, type ClaimAlong, type ClaimedJob, DEFAULT_LEASE_SECONDS, FinishBatcher, type Lease, reclaimExpired, registerWorker, release, unregisterWorker, type WorkerRegistration, workerHeartbeat} from './queue.js'
 import type {AnyOperationKind} from './registry.js'
 import {ClientSet, makeConnResolver, openQueueClient} from './session.js'
 
@@ -52,7 +52,11 @@ export class Worker {
   private pool!: ClientSet
   private finisher!: FinishBatcher
   private kinds = new Map<string, AnyOperationKind>()
+  /** Jobs held by this worker: handlers running, and those whose outcome is being recorded. */
   private readonly running = new Map<string, {exec: JobExecution; done: Promise<ExecOutcome | undefined>}>()
+  /** Handlers running (what --concurrency bounds). */
+  private active = 0
+  private kickScheduled = false
   private pollTimer: NodeJS.Timeout | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
   private claiming: Promise<void> | undefined
@@ -91,7 +95,7 @@ export class Worker {
     this.control = await openQueueClient(this.o.db, 'steep-repl worker')
     // Executors write leases, progress and outcomes through a few connections of their own.
     this.pool = new ClientSet(this.o.db, Math.min(this.concurrency, 4), 'steep-repl worker')
-    this.finisher = new FinishBatcher(() => this.pool.next())
+    this.finisher = new FinishBatcher(() => this.pool.next(), 128, () => this.claimAlong())
     this.registration = {
       id: this.id,
       host: hostname(),
@@ -146,6 +150,60 @@ export class Worker {
     this.kick()
   }
 
+  /**
+   * Free slots: --concurrency handlers at a time. A job whose handler has returned no longer takes a
+   * slot while its outcome is written (the next claim overlaps that write), but the jobs held at
+   * once — running plus being recorded — stay under twice the concurrency.
+   */
+  private room(): number {
+    return Math.min(this.concurrency - this.active, 2 * this.concurrency - this.running.size)
+  }
+
+  /** One kick on the next turn of the event loop for many slots freed in this one. */
+  private kickSoon(): void {
+    if (this.kickScheduled) return
+    this.kickScheduled = true
+    setImmediate(() => {
+      this.kickScheduled = false
+      this.kick()
+    })
+  }
+
+  private claimInput(limit: number) {
+    return {owner: this.id, operations: [...this.kinds.keys()], limit, leaseSeconds: this.o.leaseSeconds}
+  }
+
+  /**
+   * The claim that rides along with the statement recording finished jobs (one round trip for both):
+   * it counts as the claim in progress, so wake-ups meanwhile only ask for another round.
+   */
+  private claimAlong(): ClaimAlong | undefined {
+    if (this.stopping) return undefined
+    if (this.claiming) {
+      this.claimAgain = true
+      return undefined
+    }
+    const room = this.room()
+    if (room <= 0) return undefined
+    let settled!: () => void
+    const p = new Promise<void>((resolve) => (settled = resolve))
+    this.claiming = p
+    return {
+      input: this.claimInput(room),
+      settle: (rows, err) => {
+        if (err) this.emit({event: 'error', error: redact((err as Error).message), message: 'claim failed'})
+        for (const row of rows) this.launch(row)
+        if (rows.length === room) this.claimAgain = true
+        this.claiming = undefined
+        settled()
+        if (this.claimAgain) {
+          this.claimAgain = false
+          this.kickSoon()
+        }
+      },
+    }
+  }
+
   /** Claims while there is room; coalesces concurrent wake-ups. */
   kick(): void {
     if (this.stopping) return
@@ -153,14 +211,16 @@ export class Worker {
       this.claimAgain = true
       return
     }
-    if (this.concurrency - this.running.size <= 0) return
+    // Finished jobs are about to be recorded: their statement claims the next ones (claimAlong).
+    if (this.finisher.pending > 0) return
+    if (this.room() <= 0) return
     const p = (async () => {
       try {
         do {
           this.claimAgain = false
-          const room = this.concurrency - this.running.size
+          const room = this.room()
           if (room <= 0 || this.stopping) break
-          const rows = await claim(this.control, {owner: this.id, operations: [...this.kinds.keys()], limit: room, leaseSeconds: this.o.leaseSeconds})
+          const rows = await claim(this.control, this.claimInput(room))
           for (const row of rows) this.launch(row)
           if (rows.length === room) this.claimAgain = true
         } while (this.claimAgain && !this.stopping)
@@ -178,7 +238,7 @@ export class Worker {
     })
   }
 
-  private launch(row: JobRow): void {
+  private launch(row: ClaimedJob): void {
     const kind = this.kinds.get(row.operation)!
     const started = Date.now()
     const exec = new JobExecution(kind, row, {
@@ -191,7 +251,14 @@ export class Worker {
       leaseSeconds: this.o.leaseSeconds,
       claimedLeaseSeconds: this.o.leaseSeconds ?? DEFAULT_LEASE_SECONDS,
       finish: (lease, f) => this.finisher.finish(lease, f),
+      onHandlerSettled: () => {
+        this.active--
+        // Jobs that ended together free their slots before the next claim, so it takes a full
+        // batch instead of one job at a time.
+        this.kickSoon()
+      },
     })
+    this.active++
     this.emit({event: 'claimed', job: row.id, operation: row.operation, attempt: row.attempts})
     const done = exec
       .run()
@@ -209,9 +276,8 @@ export class Worker {
           else if (out.kind === 'retry') this.emit({event: out.status === 'pending' ? 'retry' : 'failed', ...base, error: out.error, message: out.status === 'pending' ? `retry in ${out.delaySeconds}s` : undefined})
           else this.emit({event: out.kind, ...base})
         }
-        // Next tick: jobs that ended together free their slots before the next claim, so it takes
-        // a full batch instead of one job at a time.
-        setImmediate(() => this.kick())
+        // Holding fewer jobs may make room (see room()).
+        this.kickSoon()
         return out
       })
     this.running.set(row.id, {exec, done})
@@ -236,6 +302,8 @@ export class Worker {
         for (const r of this.running.values()) r.exec.stop('shutdown')
         if (!(await within(this.o.stopWaitMs ?? 5_000))) {
           for (const r of this.running.values()) {
+            // A job whose handler has returned is having its outcome written: not released under it.
+            if (r.exec.handlerSettled) continue
             const lease: Lease = r.exec.lease
             await release(this.pool.next(), lease, `released by ${this.id}: its handler did not stop in time`).catch(() => false)
             this.emit({event: 'released', job: lease.id, operation: r.exec.row.operation, message: 'handler did not stop in time'})

@@ -3,14 +3,17 @@
 
 import {Writable} from 'node:stream'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {z} from 'zod'
 import {withClient} from '../../src/lib/connection/connect.js'
 import {type ConnParams, resolveConnection} from '../../src/lib/connection/resolve.js'
 import {install, latestVersion} from '../../src/lib/install/migrations.js'
 import {runningJobs} from '../../src/lib/install/uninstall.js'
 import {noop} from '../../src/direct/operations/noop.js'
+import {ProgressTracker} from '../../src/direct/progress-model.js'
 import {watchJob} from '../../src/direct/progress.js'
-import type {ProgressPayload} from '../../src/direct/progress-schema.js'
-import {claim, enqueue, finish, getJob, type JobRow, reclaimExpired, renewLease, requestCancel} from '../../src/direct/queue.js'
+import {decodeProgress, encodeProgress, parseEndedMessage, PROGRESS_CHANNEL, type ProgressPayload} from '../../src/direct/progress-schema.js'
+import {claim, type ClaimedJob, enqueue, finish, finishAndClaim, finishMany, getJob, type JobRow, reclaimExpired, renewLease, requestCancel} from '../../src/direct/queue.js'
+import {defineOperation} from '../../src/direct/registry.js'
 import {runJobCommand} from '../../src/direct/run.js'
 import {openQueueClient} from '../../src/direct/session.js'
 import {Worker, type WorkerEvent} from '../../src/direct/worker.js'
@@ -40,6 +43,29 @@ function collector(): {stream: NodeJS.WriteStream; text(): string} {
 }
 
 const silentHost = (stderr = collector().stream) => ({jsonEnabled: () => true, stderr})
+
+/** The final document of a job that ended at once (what an executor writes), encoded. */
+const finalDoc = (id: string, op: string) => encodeProgress(new ProgressTracker(id, op, 1).snapshot('complete', {slim: true}))
+
+const outcome = (r: ClaimedJob, owner: string) => ({lease: {id: r.id, owner, attempt: r.attempts}, status: 'complete' as const, result: {job: r.id}, progress: finalDoc(r.id, r.operation)})
+
+// A kind for the tests below: records which executor ran each job and how many ran at once.
+const probe = {runs: new Map<string, string[]>(), active: new Map<string, number>(), maxActive: 0}
+defineOperation({
+  name: 'probe_once',
+  summary: 'Records its executions (tests).',
+  params: z.object({}).strict(),
+  async handler(ctx) {
+    const owner = ctx.job.owner
+    const now = (probe.active.get(owner) ?? 0) + 1
+    probe.active.set(owner, now)
+    probe.maxActive = Math.max(probe.maxActive, now)
+    probe.runs.set(ctx.job.id, [...(probe.runs.get(ctx.job.id) ?? []), owner])
+    if (Number(ctx.job.id) % 3 === 0) await new Promise((r) => setTimeout(r, 2))
+    probe.active.set(owner, probe.active.get(owner)! - 1)
+    return {ran: true}
+  },
+})
 
 describe('jobs: queue, leases and SQL API', () => {
   let db: string
@@ -130,6 +156,129 @@ describe('jobs: queue, leases and SQL API', () => {
     } finally {
       await c.end()
       await sql(db, `DELETE FROM steep_repl.work_queue WHERE operation = 'lease_test'`)
+    }
+  })
+
+  it('finishMany records only jobs whose lease is held and announces them in one ended: NOTIFY; finishAndClaim also claims the next ones', async () => {
+    const c = await openQueueClient(conn)
+    const listener = await openQueueClient(conn)
+    const messages: string[] = []
+    listener.on('notification', (n) => n.channel === PROGRESS_CHANNEL && messages.push(n.payload ?? ''))
+    await listener.query(`LISTEN ${PROGRESS_CHANNEL}`)
+    try {
+      await sql(db, `INSERT INTO steep_repl.work_queue (operation, params) SELECT 'fin_test', '{}' FROM generate_series(1, 6)`)
+      const rows = await claim(c, {owner: 'f1', operations: ['fin_test'], limit: 3})
+      expect(rows.map((r) => r.attempts)).toEqual([1, 1, 1])
+      await sql(db, `UPDATE steep_repl.work_queue SET lease_owner = 'someone-else' WHERE id = $1`, [rows[2]!.id])
+      expect(await finishMany(c, rows.map((r) => outcome(r, 'f1')))).toEqual([true, true, false])
+      await until('the ended: message', async () => messages.length > 0)
+      expect(messages.length).toBe(1)
+      expect(parseEndedMessage(messages[0])!.sort()).toEqual([rows[0]!.id, rows[1]!.id].sort())
+      const first = (await getJob(c, rows[0]!.id))!
+      expect(first).toMatchObject({status: 'complete', result: {job: rows[0]!.id}, lease_owner: null, error_message: null})
+      const doc = decodeProgress(first.progress)
+      expect(doc.ok && doc.payload.status).toBe('complete')
+      expect((await getJob(c, rows[2]!.id))!.status).toBe('running')
+
+      messages.length = 0
+      const r2 = await finishAndClaim(c, [outcome(rows[2]!, 'someone-else')], {owner: 'f2', operations: ['fin_test'], limit: 10})
+      expect(r2.recorded).toEqual([true])
+      expect(r2.claimed.length).toBe(3)
+      expect(r2.claimed.every((j) => j.operation === 'fin_test' && j.attempts === 1 && j.max_attempts === 3)).toBe(true)
+      const state = await sql<{status: string; lease_owner: string | null; n: number}>(
+        db,
+        `SELECT status, lease_owner, count(*)::int AS n FROM steep_repl.work_queue WHERE operation = 'fin_test' GROUP BY 1, 2 ORDER BY 1`,
+      )
+      expect(state).toEqual([
+        {status: 'complete', lease_owner: null, n: 3},
+        {status: 'running', lease_owner: 'f2', n: 3},
+      ])
+      await until('the ended: message', async () => messages.length > 0)
+      expect(messages).toEqual([`ended:${rows[2]!.id}`])
+      // Nothing to record and nothing left to claim: no message, nothing claimed.
+      expect(await finishAndClaim(c, [], {owner: 'f3', operations: ['fin_test'], limit: 5})).toEqual({recorded: [], claimed: []})
+    } finally {
+      await listener.end()
+      await c.end()
+      await sql(db, `DELETE FROM steep_repl.work_queue WHERE operation = 'fin_test'`)
+    }
+  })
+
+  it('finishAndClaim under contention: every job is claimed once and recorded once', async () => {
+    await sql(db, `INSERT INTO steep_repl.work_queue (operation, params) SELECT 'race2', '{}' FROM generate_series(1, 400)`)
+    const clients = await Promise.all(Array.from({length: 4}, () => openQueueClient(conn)))
+    try {
+      const got = await Promise.all(
+        clients.map(async (c, i) => {
+          const owner = `racer-${i}`
+          const ids: string[] = []
+          let held = await claim(c, {owner, operations: ['race2'], limit: 7})
+          while (held.length) {
+            ids.push(...held.map((r) => r.id))
+            const r = await finishAndClaim(c, held.map((j) => outcome(j, owner)), {owner, operations: ['race2'], limit: 1 + (ids.length % 9)})
+            expect(r.recorded.every(Boolean)).toBe(true)
+            held = r.claimed
+          }
+          return ids
+        }),
+      )
+      const all = got.flat()
+      expect(all.length).toBe(400)
+      expect(new Set(all).size).toBe(400)
+      const [s] = await sql(db, `SELECT count(*) FILTER (WHERE status = 'complete')::int AS done, max(attempts) AS max FROM steep_repl.work_queue WHERE operation = 'race2'`)
+      expect(s).toMatchObject({done: 400, max: 1})
+    } finally {
+      await Promise.all(clients.map((c) => c.end()))
+      await sql(db, `DELETE FROM steep_repl.work_queue WHERE operation = 'race2'`)
+    }
+  })
+
+  it('two workers (claims riding along with finishes) run each of many short jobs exactly once, never more handlers than --concurrency', async () => {
+    probe.runs.clear()
+    probe.maxActive = 0
+    const a = await startWorker({operations: ['probe_once'], concurrency: 4})
+    const b = await startWorker({operations: ['probe_once'], concurrency: 4})
+    try {
+      await sql(db, `INSERT INTO steep_repl.work_queue (operation, params) SELECT 'probe_once', '{}' FROM generate_series(1, 300)`)
+      await sql(db, `SELECT pg_notify('steep_repl_work', 'job:0:probe_once')`)
+      await until(
+        'all probe jobs complete',
+        async () => (await sql<{n: number}>(db, `SELECT count(*)::int AS n FROM steep_repl.work_queue WHERE operation = 'probe_once' AND status = 'complete'`))[0]!.n === 300,
+        60_000,
+      )
+      expect(probe.runs.size).toBe(300)
+      expect([...probe.runs.values()].every((owners) => owners.length === 1)).toBe(true)
+      expect(probe.maxActive).toBeLessThanOrEqual(4)
+      const [s] = await sql(db, `SELECT max(attempts) AS max, count(*) FILTER (WHERE status <> 'complete')::int AS other FROM steep_repl.work_queue WHERE operation = 'probe_once'`)
+      expect(s).toMatchObject({max: 1, other: 0})
+      const done = (e: WorkerEvent[]) => e.filter((x) => x.event === 'complete').length
+      expect(done(a.events) + done(b.events)).toBe(300)
+    } finally {
+      await Promise.all([a.worker.stop({now: true}), b.worker.stop({now: true})])
+      workers.splice(workers.indexOf(a.worker), 1)
+      workers.splice(workers.indexOf(b.worker), 1)
+      await sql(db, `DELETE FROM steep_repl.work_queue WHERE operation = 'probe_once'`)
+    }
+  })
+
+  it('a watcher learns of the end from the ended: message at once, and takes the final document from the row', async () => {
+    const c = await openQueueClient(conn)
+    try {
+      const id = await enqueue(c, {operation: 'watch_test', params: {}})
+      const [row] = await claim(c, {owner: 'hand', operations: ['watch_test'], limit: 1})
+      const seen: ProgressPayload[] = []
+      const t0 = Date.now()
+      // The row poll is slow on purpose: only the notification can end the wait in time.
+      const watching = watchJob(conn, id, {onProgress: (p) => seen.push(p), pollMs: 60_000, timeoutMs: 30_000})
+      await new Promise((r) => setTimeout(r, 500))
+      expect(await finishMany(c, [outcome(row!, 'hand')])).toEqual([true])
+      const end = await watching
+      expect(Date.now() - t0).toBeLessThan(10_000)
+      expect(end.status).toBe('complete')
+      expect(seen.at(-1)).toMatchObject({job: id, status: 'complete', percent: 100})
+    } finally {
+      await c.end()
+      await sql(db, `DELETE FROM steep_repl.work_queue WHERE operation = 'watch_test'`)
     }
   })
 

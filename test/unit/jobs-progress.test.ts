@@ -1,6 +1,18 @@
 import {describe, expect, it} from 'vitest'
 import {overallPercent, phasePercent, ProgressTracker} from '../../src/direct/progress-model.js'
-import {byteLength, decodeProgress, encodeProgress, MAX_PAYLOAD_BYTES, parseWorkMessage, progressSchema} from '../../src/direct/progress-schema.js'
+import {ProgressPublisher} from '../../src/direct/progress.js'
+import {
+  byteLength,
+  decodeProgress,
+  ENDED_MAX_IDS,
+  ENDED_PREFIX,
+  encodeProgress,
+  endedMessageNames,
+  MAX_PAYLOAD_BYTES,
+  parseEndedMessage,
+  parseWorkMessage,
+  progressSchema,
+} from '../../src/direct/progress-schema.js'
 
 function clock(start = 1_000_000) {
   let t = start
@@ -148,5 +160,93 @@ describe('progress payload encoding', () => {
     expect(parseWorkMessage('cancel:12')).toEqual({kind: 'cancel', id: '12'})
     expect(parseWorkMessage('snap_20260101')).toEqual({kind: 'other'})
     expect(parseWorkMessage(undefined)).toEqual({kind: 'other'})
+  })
+
+  it('parses ended: messages on steep_repl_progress and finds one id without false matches', () => {
+    expect(parseEndedMessage('ended:12,13,140')).toEqual(['12', '13', '140'])
+    expect(parseEndedMessage('ended:7')).toEqual(['7'])
+    expect(parseEndedMessage('ended:')).toBeNull()
+    expect(parseEndedMessage('ended:1,x')).toBeNull()
+    expect(parseEndedMessage('{"v":1}')).toBeNull()
+    expect(parseEndedMessage(undefined)).toBeNull()
+    expect(endedMessageNames('ended:12,13,140', '13')).toBe(true)
+    expect(endedMessageNames('ended:12,13,140', '12')).toBe(true)
+    expect(endedMessageNames('ended:12,13,140', '140')).toBe(true)
+    expect(endedMessageNames('ended:12,13,140', '14')).toBe(false)
+    expect(endedMessageNames('ended:12,13,140', '1')).toBe(false)
+    expect(endedMessageNames('ended:112', '12')).toBe(false)
+    expect(endedMessageNames('{"job":"12","status":"complete"}', '12')).toBe(false)
+  })
+
+  it('ENDED_MAX_IDS ids of the largest bigint fit in one NOTIFY', () => {
+    const ids = Array.from({length: ENDED_MAX_IDS}, () => '-9223372036854775808'.slice(1))
+    expect(byteLength(ENDED_PREFIX + ids.join(','))).toBeLessThan(MAX_PAYLOAD_BYTES)
+  })
+})
+
+describe('the final document', () => {
+  function publisher(now: () => number) {
+    const sent: string[] = []
+    const local: Array<{status: string}> = []
+    const t = new ProgressTracker('9', 'noop', 1, now)
+    const p = new ProgressPublisher(
+      t,
+      async (text) => {
+        sent.push(text)
+      },
+      (x) => local.push(x),
+    )
+    return {t, p, sent, local}
+  }
+
+  it('is slim (no phase or item lists, totals kept) for a job that completed before its first payload', async () => {
+    const c = clock()
+    const {p, sent} = publisher(c.now)
+    p.plan([{name: 'prepare', weight: 5}, {name: 'copy', weight: 95}])
+    p.phase('prepare')
+    p.phase('copy', {items: 2, bytes: 20, rows: 4})
+    p.item('a')
+    p.add({bytes: 20, rows: 4}, 'a')
+    p.itemDone('a')
+    p.endPhase('done')
+    c.advance(30)
+    const fin = await p.close('complete')
+    expect(sent).toEqual([])
+    expect(fin.payload).toMatchObject({status: 'complete', percent: 100, phases: [], items: [], bytes: 20, rows: 4, itemsDone: 1, itemsTotal: 2, seq: 1, elapsed: 0})
+    expect(progressSchema.safeParse(JSON.parse(fin.encoded)).success).toBe(true)
+    expect(byteLength(fin.encoded)).toBeLessThan(500)
+  })
+
+  it('keeps the phases when payloads went out before, or when the job failed', async () => {
+    const c = clock()
+    const a = publisher(c.now)
+    a.p.plan(['prepare', 'copy'])
+    a.p.phase('prepare')
+    await a.p.flush()
+    expect(a.sent.length).toBe(1)
+    a.p.endPhase('done')
+    const done = await a.p.close('complete')
+    expect(done.payload.phases.map((ph) => [ph.name, ph.state])).toEqual([
+      ['prepare', 'done'],
+      ['copy', 'pending'],
+    ])
+    const b = publisher(c.now)
+    b.p.plan(['prepare', 'copy'])
+    b.p.phase('copy')
+    const failed = await b.p.close('failed', 'boom')
+    expect(failed.payload).toMatchObject({status: 'failed', error: 'boom'})
+    expect(failed.payload.phases.map((ph) => [ph.name, ph.state])).toEqual([
+      ['prepare', 'pending'],
+      ['copy', 'failed'],
+    ])
+  })
+
+  it('never has a negative elapsed time, even when the clock was set back', () => {
+    const c = clock()
+    const t = new ProgressTracker('1', 'noop', 1, c.now)
+    c.advance(-60_000)
+    const p = t.snapshot('complete')
+    expect(p.elapsed).toBe(0)
+    expect(progressSchema.safeParse(p).success).toBe(true)
   })
 })
