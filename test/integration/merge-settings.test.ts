@@ -24,6 +24,47 @@ const rows = `INSERT INTO ev VALUES
   (2, '2024-03-10 07:00:00+00', '1999-12-31', '-3 years +2 mons', 1e-300, 3.4e38, '\\x', 0),
   (3, '1970-01-01 00:00:00+00', NULL, NULL, 'Infinity', '-0', NULL, 'NaN')`
 
+describe('merge between two majors (binary row hash where both ends have hashbyteaextended, hex text of it otherwise; user types hashed as text)', () => {
+  let cross: ServerHandle
+  let crossDb: string | undefined
+  beforeAll(async () => {
+    const [{v}] = await sql((await import('../helpers/pg.js')).shared().url, `SELECT current_setting('server_version_num')::int / 10000 AS v`)
+    cross = await startTestServer({major: v === 15 ? 18 : 15})
+  })
+  afterAll(async () => {
+    if (crossDb) await dropDatabase(crossDb)
+    await cross?.stop()
+  })
+
+  it('equal rows are equal and a change is a conflict, for built-in types and for enum/domain columns whose oids differ', async () => {
+    const a = await freshDatabase('mx_a')
+    const b = await freshDatabase('mx_b', cross.url())
+    crossDb = b
+    dbs.push(a)
+    // An extra type first on B: the enum and the domain get other oids there than on A.
+    await sql(b, `CREATE TYPE shift AS ENUM ('x')`)
+    for (const d of [a, b]) {
+      await sql(d, `CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+        CREATE TABLE ev (id int PRIMARY KEY, at timestamptz, n numeric, t text, j jsonb, arr int[], m money);
+        CREATE TABLE feel (id int PRIMARY KEY, m mood, p posint, note text);
+        INSERT INTO ev SELECT i, '2024-01-01Z'::timestamptz + i * interval '1 min', i / 3.0, 'row ' || i, jsonb_build_object('i', i), ARRAY[i, -i], i FROM generate_series(1, 500) i;
+        INSERT INTO feel SELECT i, (ARRAY['sad', 'ok', 'happy']::mood[])[1 + i % 3], i, 'n' || i FROM generate_series(1, 300) i`)
+    }
+    const both = () => analyzeOverlap({nodeA: params(a), nodeB: params(b), tables: parseTableList('ev,feel')})
+    const r = await both()
+    expect(r.tables.map((t) => [t.total, t.match, t.conflict])).toEqual([
+      [500, 500, 0],
+      [300, 300, 0],
+    ])
+    await sql(b, `UPDATE ev SET n = n + 0.000001 WHERE id = 77; UPDATE feel SET m = 'happy' WHERE id = 3`)
+    const r2 = await both()
+    expect(r2.tables.map((t) => [t.match, t.conflict, t.conflicts.map((c) => c.key[0])])).toEqual([
+      [499, 1, ['77']],
+      [299, 1, ['3']],
+    ])
+  })
+})
+
 describe('merge under different server settings', () => {
   it('rows differing only in the servers\' time zone and output styles are equal; a one-microsecond change is a conflict', async () => {
     const a = await freshDatabase('mset_a')

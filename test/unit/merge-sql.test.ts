@@ -1,10 +1,16 @@
 import {describe, expect, it} from 'vitest'
-import {auditInsertSql, bucketExpr, copyLine, cutStatsSql, fetchRowsSql, Params, parseBlocks, rangePredicate, rangesRowsSql, type SqlTable, updateRowsSql} from '../../src/lib/merge/sql.js'
+import {auditInsertSql, bucketExpr, rowHashExpr, copyLine, cutStatsSql, fetchRowsSql, Params, parseBlocks, rangePredicate, rangesRowsSql, type SqlTable, updateRowsSql} from '../../src/lib/merge/sql.js'
 
 const single: SqlTable = {schema: 'Sales', name: 'Order "x"', kind: 'r', columns: [{name: 'id', type: 'bigint'}, {name: 'v', type: 'text'}, {name: 'g', type: 'integer', generated: true}], key: [{name: 'id', type: 'bigint'}]}
 const composite: SqlTable = {schema: 'public', name: 'lines', kind: 'p', columns: [{name: 'o', type: 'integer'}, {name: 'l', type: 'text'}, {name: 'q', type: 'integer'}], key: [{name: 'o', type: 'integer'}, {name: 'l', type: 'text'}]}
 
 describe('merge SQL', () => {
+  it('hashes the binary row where every type is built in (bytea hash, or its hex text before 16), else the text row', () => {
+    expect(rowHashExpr({...composite, binaryRowHash: 'bytea'})).toBe('hashbyteaextended(record_send(ROW(t."o", t."l", t."q")), 0)')
+    expect(rowHashExpr({...composite, binaryRowHash: 'hex'}, 'x')).toBe('hashtextextended(record_send(ROW(x."o", x."l", x."q"))::text, 0)')
+    expect(rowHashExpr(composite)).toBe('hashtextextended(ROW(t."o", t."l", t."q")::text, 0)')
+  })
+
   it('quotes identifiers and binds every bound; half-open ranges; ONLY for plain tables', () => {
     const p = new Params()
     expect(rangePredicate(single, {lo: ['5'], hi: ['9']}, p)).toBe('t."id" >= $1::bigint AND t."id" < $2::bigint')

@@ -19,6 +19,11 @@ export interface ColumnFacts {
   type: string
   /** Generated (stored) column: not written by merges. */
   generated: boolean
+  /**
+   * A type of PostgreSQL itself (oid below FirstNormalObjectId): its oid is the same on every
+   * server, so the binary row hash (sql.ts) can include it. Absent: not known, treated as false.
+   */
+  builtin?: boolean
 }
 
 export interface TableFacts {

@@ -3,9 +3,15 @@
 // value (keys, boundaries) travels as a bind parameter, arrays cast to the key column's type as
 // format_type reported it on the node.
 //
-// Row hash: hashtextextended(ROW(every column, in node A's order)::text, 0), a 64-bit hash of the
-// row's text output under the session settings of session.ts; the key is part of the row. A block
-// hash is count(*) and bit_xor of the row hashes (order-independent, so no sort), sent in base64.
+// Row hash: a 64-bit hash of the whole row (every column, in node A's order; the key is part of the
+// row). When every column's type is one of PostgreSQL's own (the same oid on every server):
+// hashbyteaextended(record_send(ROW(…)), 0), the binary form — no text output of timestamps and
+// numerics, about twice as fast, and independent of session settings (record_send writes each
+// column's type oid, which is why user-defined types are excluded: their oids differ between
+// servers); where a node lacks hashbyteaextended (before 16), hashtextextended of that binary form
+// as hex text (bytea_output is pinned to hex), still cheaper than the row's text output. Otherwise hashtextextended(ROW(…)::text, 0), the row's text output under the pinned
+// session settings of session.ts. A block hash is count(*) and bit_xor of the row hashes
+// (order-independent, so no sort), sent in base64.
 
 import pg from 'pg'
 import {asArithmetic, INTEGER_KEY_TYPES, type KeyRange} from './ranges.js'
@@ -26,6 +32,8 @@ export interface SqlTable {
   columns: Array<SqlColumn & {generated?: boolean}>
   /** Primary-key columns in key order. */
   key: SqlColumn[]
+  /** Hash rows in binary form (every column type built in, on both nodes); see the file comment. */
+  binaryRowHash?: 'bytea' | 'hex'
 }
 
 export class Params {
@@ -40,7 +48,10 @@ export const qualified = (t: {schema: string; name: string}): string => `${q(t.s
 export const fromTable = (t: SqlTable, alias = 't'): string => `${t.kind === 'p' ? '' : 'ONLY '}${qualified(t)} AS ${alias}`
 
 export function rowHashExpr(t: SqlTable, alias = 't'): string {
-  return `hashtextextended(ROW(${t.columns.map((c) => `${alias}.${q(c.name)}`).join(', ')})::text, 0)`
+  const row = `ROW(${t.columns.map((c) => `${alias}.${q(c.name)}`).join(', ')})`
+  if (t.binaryRowHash === 'bytea') return `hashbyteaextended(record_send(${row}), 0)`
+  if (t.binaryRowHash === 'hex') return `hashtextextended(record_send(${row})::text, 0)`
+  return `hashtextextended(${row}::text, 0)`
 }
 
 /** The key of a row as a comparable tuple: t.id, or (t.a, t.b). */
