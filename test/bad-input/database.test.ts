@@ -11,7 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {resolveConnection} from '../../src/lib/connection/resolve.js'
 import {generateSnapshot} from '../../src/lib/snapshot/generate.js'
 import {type Manifest, sealManifest} from '../../src/lib/snapshot/manifest.js'
-import {runCli} from '../helpers/cli.js'
+import {type CliResult, runCli} from '../helpers/cli.js'
 import {dropDatabase, freshDatabase, shared, sql, withDatabase} from '../helpers/pg.js'
 import {installSchema} from '../integration/merge-fixtures.js'
 
@@ -155,6 +155,31 @@ function wrongPassword(): string {
 const listing = (dir: string) => readdirSync(dir, {recursive: true}).map(String).sort()
 
 describe('bad input: manifests, missing objects, credentials and privileges', () => {
+  // Each spawn costs 1-3 s on a loaded machine: all cases run three at a time, each `it` checks its
+  // own result, and the state of every database is compared before and after the whole catalogue
+  // (no case may queue a job, register anything, leave a slot, or create a table or subscription).
+  let before: State
+  const results = new Map<string, Promise<{r: CliResult; filesBefore: string[]}>>()
+  function startAll(): Promise<unknown> {
+    const queue = [...cases]
+    const lanes: Array<Promise<void>> = []
+    for (let i = 0; i < 3; i++)
+      lanes.push(
+        (async () => {
+          for (let c = queue.shift(); c; c = queue.shift()) {
+            const watched = c.dirUnchanged?.()
+            const args = c.args()
+            const filesBefore = watched ? listing(watched) : []
+            const p = runCli(args).then((r) => ({r, filesBefore}))
+            results.set(c.name, p)
+            await p
+          }
+        })(),
+      )
+    return Promise.all(lanes)
+  }
+  let all: Promise<unknown>
+
   beforeAll(async () => {
     ;[src, bare, dst] = await Promise.all([freshDatabase('bad_src'), freshDatabase('bad_bare'), freshDatabase('bad_dst')])
     await sql(src, `CREATE TABLE public.items (id int PRIMARY KEY, label text); INSERT INTO public.items SELECT i, 'item ' || i FROM generate_series(1, 500) i`)
@@ -163,23 +188,26 @@ describe('bad input: manifests, missing objects, credentials and privileges', ()
     await sql(shared().url, `DROP ROLE IF EXISTS ${ROLE}; CREATE ROLE ${ROLE} LOGIN PASSWORD '${ROLE_PASSWORD}'`)
     snap = path.join(root, 'good')
     await generateSnapshot({source: resolveConnection({db: src, env: {}}), output: snap, parallel: 1, compression: 'none', selection: {}, keepSlot: false, toolVersion: 'test'})
+    before = await state()
+    all = startAll()
   })
   afterAll(async () => {
+    await all
     await Promise.all([src, bare, dst].filter(Boolean).map(dropDatabase))
     await sql(shared().url, `DROP ROLE IF EXISTS ${ROLE}`)
   })
 
   it.each(cases)('$name → exit $code', async (c) => {
-    const before = await state()
-    const watched = c.dirUnchanged?.()
-    const args = c.args()
-    const filesBefore = watched ? listing(watched) : []
-    const r = await runCli(args)
+    while (!results.has(c.name)) await new Promise((res) => setTimeout(res, 50))
+    const {r, filesBefore} = await results.get(c.name)!
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(c.code)
     expect(r.stdout + r.stderr).toMatch(c.message)
-    // Nothing changed: no job queued on the source or target, no slot, no table or subscription on the target.
-    expect(await state()).toEqual(before)
-    if (watched) expect(listing(watched)).toEqual(filesBefore)
+    if (c.dirUnchanged) expect(listing(c.dirUnchanged())).toEqual(filesBefore)
     if (c.noFile) expect(existsSync(c.noFile())).toBe(false)
+  })
+
+  it('nothing changed: no job queued, nothing registered, no slot, no table or subscription on the target', async () => {
+    await all
+    expect(await state()).toEqual(before)
   })
 })

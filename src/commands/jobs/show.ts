@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 import {BaseCommand, dbFlag} from '../../lib/base-command.js'
 import {withClient} from '../../lib/connection/connect.js'
-import {StateError, UsageError} from '../../lib/errors.js'
+import {UsageError} from '../../lib/errors.js'
 import {type JobDocument, jobDocument} from '../../direct/run.js'
 import {requireJob} from '../../direct/queue.js'
 import {requireJobsSchema} from '../../direct/session.js'
