@@ -53,6 +53,7 @@ interface State {
   slots: number
   dstTables: number
   dstSubs: number
+  bareSchemas: number
 }
 
 async function state(): Promise<State> {
@@ -60,7 +61,9 @@ async function state(): Promise<State> {
   const [s] = await sql(src, `SELECT count(*)::int n FROM pg_replication_slots`)
   const [t] = await sql(dst, `SELECT count(*)::int n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema','steep_repl') AND n.nspname NOT LIKE 'pg_toast%'`)
   const [d] = await sql(dst, `SELECT (SELECT count(*) FROM pg_subscription)::int + (${ROWS.replace('SELECT ', '').replace(/ n$/, '')}) n`)
-  return {jobs: j.n, slots: s.n, dstTables: t.n, dstSubs: d.n}
+  // The database without steep_repl stays without it (a refused install, a refused node register).
+  const [b] = await sql(bare, `SELECT count(*)::int n FROM pg_namespace WHERE nspname = 'steep_repl'`)
+  return {jobs: j.n, slots: s.n, dstTables: t.n, dstSubs: d.n, bareSchemas: b.n}
 }
 
 interface Case {
@@ -108,6 +111,7 @@ const cases: Case[] = [
   {name: 'database that does not exist', args: () => ['health', '--db', withDatabase(shared().url, 'no_such_database')], code: 6, message: /no_such_database/},
   {name: 'wrong password', args: () => ['health', '--db', wrongPassword()], code: 6, message: /password authentication failed|authentication/},
   {name: 'steep_repl not installed', args: () => ['jobs', 'list', '--db', bare], code: 3, message: /not installed|steep-repl install/},
+  {name: 'invalid node id on a database without the schema', args: () => ['node', 'register', 'bad id!', '--db', bare, '--host', 'h'], code: 2, message: /invalid node id "bad id!"/},
   // A role without the needed grants (created in beforeAll, LOGIN only).
   {name: 'role without grants: jobs list', args: () => ['jobs', 'list', '--db', roleUrl(src)], code: 1, message: /may not use the steep_repl schema[\s\S]*GRANT USAGE ON SCHEMA steep_repl/},
   {name: 'role without grants: jobs run', args: () => ['jobs', 'run', 'noop', '--no-wait', '--db', roleUrl(src)], code: 1, message: /may not use the steep_repl schema[\s\S]*GRANT USAGE ON SCHEMA steep_repl/},
