@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 import {BaseCommand, dbFlag} from '../../lib/base-command.js'
 import {withClient} from '../../lib/connection/connect.js'
-import {StateError} from '../../lib/errors.js'
+import {UsageError} from '../../lib/errors.js'
 import {type JobDocument, jobDocument} from '../../direct/run.js'
 import {requireJob} from '../../direct/queue.js'
 import {requireJobsSchema} from '../../direct/session.js'
@@ -10,7 +10,7 @@ import {formatDuration, itemTitle, phaseTitle, rateText, summaryLine} from '../.
 export const jobIdArg = Args.string({description: 'Job id (from jobs list, or printed when the job was queued).', required: true})
 
 export function checkJobId(id: string): string {
-  if (!/^\d{1,19}$/.test(id)) throw new StateError(`"${id}" is not a job id (a positive number)`)
+  if (!/^\d{1,19}$/.test(id)) throw new UsageError(`"${id}" is not a job id (a positive number)`)
   return id
 }
 

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand, dbFlag} from '../../lib/base-command.js'
 import {withClient} from '../../lib/connection/connect.js'
-import {ensureRegistry, type NodeRow, registerNode} from '../../lib/node/registry.js'
+import {checkNodeId, ensureRegistry, type NodeRow, registerNode} from '../../lib/node/registry.js'
 
 export default class NodeRegister extends BaseCommand<typeof NodeRegister> {
   static override summary = 'Register a node in the registry (or update it): id, name, host, port, priority.'
@@ -23,6 +23,8 @@ export default class NodeRegister extends BaseCommand<typeof NodeRegister> {
   }
 
   async run(): Promise<NodeRow> {
+    // Before connecting: a bad id is a usage error, and must not first install the schema.
+    checkNodeId(this.args.id)
     const db = await this.connection(this.flags.db)
     const node = await withClient(db, async (c) => {
       await ensureRegistry(c)
