@@ -141,4 +141,98 @@ describe('fault catalogue: snapshot generate and apply', {timeout: 120_000}, () 
     expect(await checksums(t.url, TABLES)).toEqual(srcSums)
     expect((await sql(t.url, `SELECT last_value::int, is_called FROM seq`))[0]).toEqual({last_value: 5, is_called: true})
   })
+
+  it('a loading backend killed with pg_terminate_backend during apply: the attempt fails as a connection failure, the job is retried in the same command, resumes and completes identical', async () => {
+    const t = await newTarget()
+    const run = spawnCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1'])
+    const pid = await waitCopying(server.url(), t.db, 20_000, 60_000, 'COPY FROM')
+    await sql(server.url(), `SELECT pg_terminate_backend($1)`, [pid])
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toMatch(/attempt 1 failed \(.*terminat.*\); retrying in 5s/i)
+    const job = await newestJob(t.url, 'snapshot_apply')
+    expect(job).toMatchObject({status: 'complete', attempts: 2})
+    expect(await checksums(t.url, TABLES)).toEqual(srcSums)
+  })
+
+  it('a copying backend killed with pg_terminate_backend during generate: retried in the same command, the stale slot replaced, one verified snapshot and one slot', async () => {
+    const out = path.join(dir, 'term-gen')
+    const before = (await slotsAndPublications(src)).slots.map((s) => s.slot_name)
+    const run = spawnCli(['snapshot', 'generate', '-d', src, '--output', out, '--direct', '--parallel', '1', '--compression', 'none'])
+    const pid = await waitCopying(server.url(), 'src', 20_000, 60_000, 'COPY TO')
+    await sql(server.url(), `SELECT pg_terminate_backend($1)`, [pid])
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toMatch(/attempt 1 failed \(.*terminat.*\); retrying in 5s/i)
+    const job = await newestJob(src, 'snapshot_generate')
+    expect(job).toMatchObject({status: 'complete', attempts: 2})
+    expect((await runCli(['snapshot', 'verify', out])).code).toBe(0)
+    const after = (await slotsAndPublications(src)).slots.map((s) => s.slot_name)
+    expect(after.sort()).toEqual([...before, kept(job.params.snapshotId)].sort())
+    expect((await runCli(['snapshot', 'delete', job.params.snapshotId, '-d', src, '--drop-slot'])).code).toBe(0)
+  })
+
+  for (const mode of ['fast', 'immediate'] as const) {
+    it(`target server restarted (pg_ctl stop -m ${mode} + start) mid-apply: exit 6 (connection), the job left reclaimable, --resume completes identical`, async () => {
+      const t = await newTarget()
+      const run = spawnCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1'])
+      await waitCopying(server.url(), t.db, 20_000, 60_000, 'COPY FROM')
+      await server.embedded!.restart(mode)
+      const r = await run.done
+      expect(r.code, r.stderr).toBe(6)
+      expect(r.stderr).toMatch(/lost the connection to the server/)
+      // Nobody could record the end: the job keeps the dead command's lease until it expires.
+      const job = await newestJob(t.url, 'snapshot_apply')
+      expect(job.status).toBe('running')
+      expect(job.lease_owner).toBeTruthy()
+      const again = await runCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1', '--resume'], {timeoutMs: 100_000})
+      expect(again.code, again.stderr).toBe(0)
+      expect(await checksums(t.url, TABLES)).toEqual(srcSums)
+      // The apply that died is not run a second time over the resumed result by a worker later.
+      await sql(t.url, `UPDATE steep_repl.work_queue SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1`, [job.id])
+    })
+  }
+
+  it('the snapshot directory fills up (a 4 MB tmpfs): generate fails with ENOSPC, exit 1, leaves no file and no kept slot', async (ctx) => {
+    const mnt = path.join(dir, 'full')
+    mkdirSync(mnt)
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt], {stdio: 'pipe'})
+    } catch (err) {
+      ctx.skip(`cannot mount a tmpfs here (not root or no CAP_SYS_ADMIN): ${(err as Error).message.split('\n')[0]}`)
+      return
+    }
+    try {
+      const out = path.join(mnt, 'snap')
+      const before = await slotsAndPublications(src)
+      const r = await runCli(['snapshot', 'generate', '-d', src, '--output', out, '--direct', '--parallel', '1', '--compression', 'none'], {timeoutMs: 100_000})
+      expect(r.code, r.stderr).toBe(1)
+      expect(r.stderr).toMatch(/ENOSPC|no space left/i)
+      expect(existsSync(out) ? readdirSync(out, {recursive: true}) : []).toEqual([])
+      expect(await slotsAndPublications(src)).toEqual(before)
+      const job = await newestJob(src, 'snapshot_generate')
+      expect(job.status).toBe('failed')
+      expect(job.error_message).toMatch(/ENOSPC|no space left/i)
+    } finally {
+      execFileSync('umount', [mnt])
+    }
+  })
+
+  it('a kept slot survives a restart of its source: apply --subscribe after the restart streams the changes made before and after it', async () => {
+    // Changes after the clean snapshot, before the restart: retained by its slot across the restart.
+    await sql(src, `INSERT INTO small VALUES (5001, 'before restart'); UPDATE big SET v = -1 WHERE id = 7`)
+    await server.embedded!.restart('fast')
+    const sp = await slotsAndPublications(src)
+    expect(sp.slots.find((s) => s.slot_name === kept(cleanSnapshotId))).toBeTruthy()
+    await sql(src, `INSERT INTO small VALUES (5002, 'after restart')`)
+    const t = await newTarget()
+    const r = await runCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1', '--subscribe', '--source', src], {timeoutMs: 100_000})
+    expect(r.code, r.stderr).toBe(0)
+    try {
+      const want = await checksums(src, TABLES)
+      await waitFor('the subscription to catch up', async () => JSON.stringify(await checksums(t.url, TABLES)) === JSON.stringify(want), 60_000, 250)
+    } finally {
+      await sql(t.url, `DROP SUBSCRIPTION IF EXISTS ${`steep_sub_${cleanSnapshotId.toLowerCase()}`}`)
+    }
+  })
 })
