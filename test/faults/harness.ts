@@ -90,3 +90,13 @@ export async function newestJob(url: string, operation: string): Promise<any> {
   )
   return r
 }
+
+/** Waits until a transaction that has written (holds an xid) is open in database `db`; returns its backend's pid. */
+export async function waitWriting(serverUrl: string, db: string, timeoutMs = 60_000): Promise<number> {
+  return waitFor(
+    `a writing transaction in ${db}`,
+    async () => (await sql<{pid: number}>(serverUrl, `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_xid IS NOT NULL AND pid <> pg_backend_pid() LIMIT 1`, [db]))[0]?.pid,
+    timeoutMs,
+    20,
+  )
+}
