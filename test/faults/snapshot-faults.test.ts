@@ -59,6 +59,28 @@ describe('fault catalogue: snapshot generate and apply', {timeout: 120_000}, () 
 
   const kept = (id: string) => `steep_${id.toLowerCase()}`
 
+  /** Expires the job's lease (as if its 60 s had passed) and lets a worker reclaim and finish it. */
+  const takeOver = async (jobId: string): Promise<void> => {
+    await sql(src, `UPDATE steep_repl.work_queue SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [jobId])
+    const worker = spawnCli(['worker', '-d', src, '--operations', 'snapshot_generate', '--poll-interval', '1s'])
+    try {
+      const fin = await waitFor(
+        'the generate job to finish on the worker',
+        async () => {
+          const [j] = await sql(src, `SELECT status, attempts, error_message FROM steep_repl.work_queue WHERE id = $1`, [jobId])
+          return j.status === 'complete' || j.status === 'failed' ? j : undefined
+        },
+        100_000,
+        200,
+      )
+      expect(fin.status, fin.error_message).toBe('complete')
+      expect(fin.attempts).toBe(2)
+    } finally {
+      worker.child.kill('SIGTERM')
+      await worker.done
+    }
+  }
+
   it('generate killed with SIGKILL mid-data: no manifest, kept slot inactive, job reclaimable; a worker takes it over and completes', async () => {
     const out = path.join(dir, 'killed-gen')
     const run = spawnCli(['snapshot', 'generate', '-d', src, '--output', out, '--direct', '--parallel', '1', '--compression', 'none'])
@@ -79,24 +101,7 @@ describe('fault catalogue: snapshot generate and apply', {timeout: 120_000}, () 
 
     // The lease runs out (fast-forwarded: its 60 s are not what is tested) and a worker takes it over:
     // attempt 2 drops the stale slot and publication, replaces the partial files and completes.
-    await sql(src, `UPDATE steep_repl.work_queue SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [job.id])
-    const worker = spawnCli(['worker', '-d', src, '--operations', 'snapshot_generate', '--poll-interval', '1s'])
-    try {
-      const fin = await waitFor(
-        'the generate job to finish on the worker',
-        async () => {
-          const j = await newestJob(src, 'snapshot_generate')
-          return j.status === 'complete' || j.status === 'failed' ? j : undefined
-        },
-        100_000,
-        200,
-      )
-      expect(fin.status, fin.error_message).toBe('complete')
-      expect(fin.attempts).toBe(2)
-    } finally {
-      worker.child.kill('SIGTERM')
-      await worker.done
-    }
+    await takeOver(job.id)
     expect((await runCli(['snapshot', 'verify', out])).code).toBe(0)
     const sp = await slotsAndPublications(src)
     // Exactly one slot and publication per complete snapshot: the clean one and the taken-over one.
@@ -192,6 +197,27 @@ describe('fault catalogue: snapshot generate and apply', {timeout: 120_000}, () 
       await sql(t.url, `UPDATE steep_repl.work_queue SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL WHERE id = $1`, [job.id])
     })
   }
+
+  it('source server restarted (-m fast) mid-generate: exit 6, no manifest, the job left reclaimable; a worker takes it over, drops the stale kept slot and completes', async () => {
+    const out = path.join(dir, 'restart-gen')
+    const run = spawnCli(['snapshot', 'generate', '-d', src, '--output', out, '--direct', '--parallel', '1', '--compression', 'none'])
+    await waitCopying(server.url(), 'src', 20_000, 60_000, 'COPY TO')
+    await server.embedded!.restart('fast')
+    const r = await run.done
+    expect(r.code, r.stderr).toBe(6)
+    expect(r.stderr).toMatch(/lost the connection to the server/)
+    expect(existsSync(path.join(out, 'manifest.json'))).toBe(false)
+    const job = await newestJob(src, 'snapshot_generate')
+    expect(job).toMatchObject({status: 'running', attempts: 1})
+    const id = job.params.snapshotId as string
+    // A kept slot is persistent: it outlives both the command and the restart, until the takeover.
+    expect((await slotsAndPublications(src)).slots.some((s) => s.slot_name === kept(id))).toBe(true)
+    await takeOver(job.id)
+    expect((await runCli(['snapshot', 'verify', out])).code).toBe(0)
+    const sp = await slotsAndPublications(src)
+    expect(sp.slots.map((s) => s.slot_name).sort()).toEqual([kept(cleanSnapshotId), kept(id)].sort())
+    expect((await runCli(['snapshot', 'delete', id, '-d', src, '--drop-slot'])).code).toBe(0)
+  })
 
   it('the snapshot directory fills up (a 4 MB tmpfs): generate fails with ENOSPC, exit 1, leaves no file and no kept slot', async (ctx) => {
     const mnt = path.join(dir, 'full')
