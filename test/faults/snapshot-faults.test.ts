@@ -111,6 +111,26 @@ describe('fault catalogue: snapshot generate and apply', {timeout: 120_000}, () 
     expect((await runCli(['snapshot', 'delete', id, '-d', src, '--drop-slot'])).code).toBe(0)
   })
 
+  it('a worker running generate killed with SIGKILL mid-data: another worker reclaims the job after the lease and completes it', async () => {
+    const out = path.join(dir, 'killed-worker')
+    const q = await runCli(['snapshot', 'generate', '-d', src, '--output', out, '--parallel', '1', '--compression', 'none', '--no-wait', '--json'])
+    expect(q.code, q.stderr).toBe(0)
+    const jobId = String(q.json().id)
+    const first = spawnCli(['worker', '-d', src, '--operations', 'snapshot_generate', '--poll-interval', '1s'])
+    await waitCopying(server.url(), 'src', 20_000, 60_000, 'COPY TO')
+    first.child.kill('SIGKILL')
+    expect((await first.done).signal).toBe('SIGKILL')
+    expect(existsSync(path.join(out, 'manifest.json'))).toBe(false)
+    const [job] = await sql(src, `SELECT status, attempts, lease_owner, params FROM steep_repl.work_queue WHERE id = $1`, [jobId])
+    expect(job).toMatchObject({status: 'running', attempts: 1})
+    expect(job.lease_owner).toMatch(/^worker/)
+    await takeOver(jobId)
+    expect((await runCli(['snapshot', 'verify', out])).code).toBe(0)
+    const id = job.params.snapshotId as string
+    expect((await slotsAndPublications(src)).slots.map((s) => s.slot_name).sort()).toEqual([kept(cleanSnapshotId), kept(id)].sort())
+    expect((await runCli(['snapshot', 'delete', id, '-d', src, '--drop-slot'])).code).toBe(0)
+  })
+
   it('generate --no-slot killed with SIGKILL mid-data: the temporary slot dies with its connection; --force re-run gives a verified snapshot', async () => {
     const out = path.join(dir, 'killed-gen-noslot')
     const before = (await slotsAndPublications(src)).slots.map((s) => s.slot_name)
