@@ -2,7 +2,7 @@
 // and error rendering of DESIGN.md, redaction of everything printed, and connection resolution.
 
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
-import {ExitCode, SteepError} from './errors.js'
+import {ExitCode, isConnectionFailure, SteepError} from './errors.js'
 import type {LoadedConfig} from './connection/config-file.js'
 import {looksLikeKeyValue, looksLikeUrl} from './connection/conninfo.js'
 import {type ConnParams, resolveConnection} from './connection/resolve.js'
@@ -118,6 +118,12 @@ export function classify(err: unknown): Classified {
   if (e instanceof Errors.CLIError) {
     const exit = e.oclif?.exit
     return {code: 'error', message: redact(e.message), exitCode: exit === 2 ? ExitCode.usage : exit ?? ExitCode.error}
+  }
+  // The connection was lost mid-command (server restarted or stopped, backend terminated): the
+  // documented exit 6, as for a server that refused the connection. File errors (ENOENT with a path) are not.
+  if (isConnectionFailure(err) && typeof (e as {path?: unknown}).path !== 'string') {
+    const sqlstate = typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) ? ` (SQLSTATE ${e.code})` : ''
+    return {code: 'connection', message: redact(`lost the connection to the server: ${e.message}${sqlstate}`), hint: 'Check that the server is up, then run the command again (a stopped snapshot apply continues with --resume; a job left running is retried by a worker when its lease expires).', exitCode: ExitCode.connection}
   }
   // An error from PostgreSQL: keep its SQLSTATE, detail and hint.
   if (e && typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) {

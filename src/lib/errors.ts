@@ -97,5 +97,5 @@ export function isConnectionFailure(err: unknown): boolean {
   if (code.startsWith('08') || CONNECTION_SQLSTATES.has(code) || SOCKET_CODES.has(code)) return true
   if (code === '28P01' || code === '28000') return true // authentication failed / not authorized
   const msg = typeof e.message === 'string' ? e.message : ''
-  return /Connection terminated|timeout expired|connect ETIMEDOUT|The server does not support SSL/i.test(msg)
+  return /Connection terminated|timeout expired|connect ETIMEDOUT|The server does not support SSL|has encountered a connection error and is not queryable/i.test(msg)
 }
