@@ -11,7 +11,7 @@ import {execFileSync} from 'node:child_process'
 import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {binaryRoot, type EmbeddedServer, type PgMajor, SUPPORTED_MAJORS} from '../embedded/server.js'
+import {alive, binaryRoot, type EmbeddedServer, type PgMajor, SUPPORTED_MAJORS} from '../embedded/server.js'
 import {StateError, UsageError} from '../errors.js'
 
 export const STATE_FILE = 'demo.json'
@@ -121,14 +121,6 @@ function postmasterPid(dataDir: string): number | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 export function readState(dir: string): DemoState {
   const file = path.join(path.resolve(dir), STATE_FILE)

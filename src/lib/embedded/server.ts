@@ -308,7 +308,8 @@ export class EmbeddedServer {
 
 const OWNER_FILE = 'owner.pid'
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, owned by another user). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true
