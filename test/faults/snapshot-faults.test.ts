@@ -34,7 +34,10 @@ describe('fault catalogue: snapshot generate and apply', {timeout: 120_000}, () 
   }
 
   beforeAll(async () => {
-    server = await startTestServer()
+    // Throwaway servers run with synchronous_commit = off: a crash (pg_ctl stop -m immediate)
+    // would then lose the last commits — the install and the job row of the apply under test —
+    // which is PostgreSQL's documented trade-off, not the tool's. Commits are durable here.
+    server = await startTestServer({settings: {synchronous_commit: 'on'}})
     await sql(server.url(), `CREATE DATABASE src`)
     src = withDatabase(server.url(), 'src')
     await sql(
