@@ -19,7 +19,7 @@ import {CancelledError, SchemaMismatchError, StateError, TimeoutError, UsageErro
 import {install} from '../install/migrations.js'
 import {redact} from '../redact.js'
 import {compareNodes, type DdlStatement, extractSchemaDdl} from '../schema/index.js'
-import {createSubscription, dropSubscriptionKeepSlot, runPostData} from '../snapshot/apply.js'
+import {createSubscription, dropSubscriptionKeepSlot, earlyStatements, runPostData, tableKey} from '../snapshot/apply.js'
 import {type DataTable, listDataTables, publicationTables, readSequences, type Selection, selectTables} from '../snapshot/catalog.js'
 import {dropSlotAndPublication} from '../snapshot/cleanup.js'
 import {copyPartDirect, qualified} from '../snapshot/copy.js'
@@ -27,6 +27,7 @@ import {selectStatements, type PostDataPlan} from '../snapshot/ddl.js'
 import type {Reporter} from '../snapshot/generate.js'
 import {planParts} from '../snapshot/plan.js'
 import {runPool} from '../snapshot/pool.js'
+import {WorkQueue} from '../snapshot/work-queue.js'
 import {createExportedSlot, createPublication, type ExportedSlot, importSnapshot, prepareSession} from '../snapshot/source.js'
 import {registerNode, requireNode, setInitState} from './registry.js'
 import {schemaFindings} from './schema-sync.js'
@@ -362,19 +363,14 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     }
     // Index builds of a table whose rows are all in start at once, on the same connections, while
     // other tables are still copying (those with no post-data dependency; the rest wait for post-data).
-    const planIds = new Set(post.statements.map((st) => st.id))
-    const early = new Map<string, PostDataPlan['statements']>()
-    for (const st of post.statements) {
-      if (st.wave !== 1 || !st.table || st.dependsOn.some((d) => planIds.has(d))) continue
-      const k = key(st.table)
-      early.set(k, [...(early.get(k) ?? []), st])
-    }
+    const early = earlyStatements(post)
     const earlyDone = new Set<string>()
     // ANALYZE of a table follows its early index builds (expression indexes get statistics too).
     const earlyLeft = new Map<string, number>()
     const analyzed = new Set<string>()
     type Work = {part: (typeof parts)[number]} | {ddl: PostDataPlan['statements'][number]} | {analyze: DataTable}
-    const work: Work[] = parts.map((part) => ({part}))
+    // A queue that grows as parts finish (index builds, then ANALYZE); idle loaders wait for it.
+    const work = new WorkQueue<Work>(parts.map((part) => ({part})))
     const estTotal = parts.reduce((s, p) => s + p.estBytes, 0)
     rep.phase('data', `${tables.length} tables in ${parts.length} parts`, {bytes: Math.round(estTotal), rows: Math.round(tables.reduce((s, t) => s + t.rows, 0)), items: parts.length})
     for (let i = 0; i < Math.min(o.parallel, parts.length); i++) {
@@ -406,9 +402,8 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
         eta_seconds: bytes > 0 && estTotal > bytes ? Math.round(((estTotal - bytes) / bytes) * secs) : null,
       }).catch(() => {})
     }
-    await runPool(
-      work,
-      o.parallel,
+    await work.run(
+      loaders.length,
       async (w, slotIdx) => {
         const c = loaders[slotIdx]!
         if ('analyze' in w) {
@@ -468,7 +463,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
           partsLeft.set(key(p.table), left)
           if (left === 0) {
             tablesDone++
-            const sts = early.get(key(p.table)) ?? []
+            const sts = early.get(tableKey(p.table)) ?? []
             earlyLeft.set(key(p.table), sts.length)
             for (const st of sts) work.push({ddl: st})
             if (!sts.length) work.push({analyze: p.table})

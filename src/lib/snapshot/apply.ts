@@ -396,7 +396,8 @@ async function runPostDataStatement(c: pg.Client, snapshotId: string | null, s: 
   rep?.part({id: `ddl:${s.id}`, label, state: 'done', bytes: 0, rows: 0, estBytes: 0})
 }
 
-const tableKey = (t: {schema: string; name: string}) => `${t.schema}\u0000${t.name}`
+/** A table's key in the maps of the data phase (unambiguous, unlike "schema.name"). */
+export const tableKey = (t: {schema: string; name: string}) => `${t.schema}\u0000${t.name}`
 
 /**
  * The statements that can run as soon as one table's rows are loaded: its wave-1 statements (index
