@@ -76,7 +76,16 @@ describe('node reinit, cancel, prepare/complete', {timeout: 180_000}, () => {
     const poll = setInterval(() => {
       void sql(dst, `SELECT init_state FROM steep_repl.nodes WHERE node_id = 'n2'`).then((x) => states.push(x[0]?.init_state)).catch(() => {})
     }, 50)
+    // The apply worker lags: a lock on the target's item stalls it, with changes to "Order" from
+    // before the reinit still queued behind. They must be applied before the truncate, not after
+    // it (where table sync's COPY would then fail on their keys, again and again).
+    const blocker = await adminClient(dst)
+    await blocker.query(`BEGIN; LOCK TABLE item IN EXCLUSIVE MODE`)
+    await new Promise((res) => setTimeout(res, 500))
+    const unblock = setTimeout(() => void blocker.query('COMMIT').finally(() => blocker.end()), 4000)
     const cli = await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src, '--tables', 'public."Order"', '--direct', '--json'], {timeoutMs: 150_000})
+    clearTimeout(unblock)
+    await blocker.query('COMMIT').then(() => blocker.end()).catch(() => {})
     clearInterval(poll)
     stop = true
     await writer
@@ -101,6 +110,21 @@ describe('node reinit, cancel, prepare/complete', {timeout: 180_000}, () => {
     expect((await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src])).code).toBe(2)
     expect((await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src, '--full', '--schema', 'public'])).code).toBe(2)
     expect(await stateOf(dst, 'n2')).toBe('synchronized')
+    // A table another one references cannot be truncated alone: refused before anything is touched.
+    const alone = await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src, '--tables', 'public.item', '--direct'])
+    expect(alone.code, alone.stderr).toBe(2)
+    expect(alone.stderr).toContain('cannot reinit public.item alone: public."Order" references public.item')
+    expect(alone.stderr).toContain('--tables public.item,public."Order"')
+    expect(await stateOf(dst, 'n2')).toBe('synchronized')
+    expect(await sql(src, `SELECT count(*)::int AS n FROM pg_publication_tables`)).toEqual([{n: 2}])
+    // A table sync that keeps failing (a constraint on the target that the source's rows break)
+    // ends the reinit failed with the reason instead of waiting out its deadline.
+    await sql(dst, `ALTER TABLE "Order" ADD CONSTRAINT qty_negative CHECK (qty < 0) NOT VALID`)
+    const failing = await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src, '--tables', 'public."Order"', '--direct', '--json'], {timeoutMs: 120_000})
+    expect(failing.code, failing.stderr + failing.stdout).toBe(1)
+    expect(failing.json().error.message).toMatch(/table synchronization failed \d+ times for 1 of 1 tables/)
+    expect(await stateOf(dst, 'n2')).toBe('failed')
+    await sql(dst, `ALTER TABLE "Order" DROP CONSTRAINT qty_negative`)
     // --full: replication goes away, the tables are emptied (origin set), the node starts over.
     const full = await runCli(['node', 'reinit', 'n2', '-d', dst, '--source', src, '--full', '--direct', '--json'])
     expect(full.code, full.stderr + full.stdout).toBe(0)

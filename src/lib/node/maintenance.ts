@@ -12,7 +12,7 @@ import pg from 'pg'
 import {openClient} from '../connection/connect.js'
 import type {ConnParams} from '../connection/resolve.js'
 import {redact} from '../redact.js'
-import {CancelledError, StateError, TimeoutError, UsageError} from '../errors.js'
+import {CancelledError, StateError, SteepError, TimeoutError, UsageError} from '../errors.js'
 import {getJob, requestCancel} from '../../direct/queue.js'
 import {qualified} from '../snapshot/copy.js'
 import {parseQualifiedName} from '../snapshot/catalog.js'
@@ -161,6 +161,35 @@ async function truncateWithOrigin(c: pg.Client, tables: Array<{schema: string; n
   }
 }
 
+/**
+ * Waits until the subscriber has confirmed (applied and flushed) the source's WAL up to lsn, read
+ * from the slot's confirmed_flush_lsn. An idle subscriber confirms on its status interval
+ * (wal_receiver_status_interval, 10 s by default), so this can take that long when nothing else moves.
+ */
+async function waitConfirmed(src: pg.Client, slot: string, lsn: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (signal?.aborted) throw new CancelledError('reinit cancelled')
+    const r = await src.query<{ok: boolean | null; active: boolean}>(`SELECT confirmed_flush_lsn >= $2::pg_lsn AS ok, active FROM pg_replication_slots WHERE slot_name = $1`, [slot, lsn])
+    if (!r.rows.length) throw new StateError(`replication slot ${slot} is gone from the source`)
+    if (r.rows[0]!.ok) return
+    if (Date.now() > deadline) {
+      throw new TimeoutError(`the subscriber did not confirm the source's WAL up to ${lsn} through slot ${slot} in time${r.rows[0]!.active ? '' : ' (the slot is not in use: is the subscription enabled and its apply worker running?)'}`)
+    }
+    await new Promise((res) => setTimeout(res, 100))
+  }
+}
+
+/** pg_stat_subscription_stats.sync_error_count (PostgreSQL 15+) of the subscription in this database. */
+async function syncErrorCount(c: pg.Client, subscription: string): Promise<number> {
+  const r = await c.query<{n: string}>(
+    `SELECT coalesce(sum(st.sync_error_count), 0)::text AS n FROM pg_stat_subscription_stats st JOIN pg_subscription s ON s.oid = st.subid
+      WHERE s.subname = $1 AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    [subscription],
+  )
+  return Number(r.rows[0]!.n)
+}
+
 export async function reinitNode(o: ReinitOptions): Promise<ReinitResult> {
   const started = Date.now()
   const log = o.log ?? (() => {})
@@ -170,6 +199,7 @@ export async function reinitNode(o: ReinitOptions): Promise<ReinitResult> {
   const src = await openClient(o.source, {applicationName: 'steep-repl node reinit'})
   src.on('error', () => {})
   let touched = false
+  let putBack: (() => Promise<void>) | null = null
   try {
     rep?.phase('prepare')
     const node = await requireNode(c, o.nodeId)
@@ -194,6 +224,23 @@ export async function reinitNode(o: ReinitOptions): Promise<ReinitResult> {
       if (missing.length) throw new UsageError(`not replicated through ${sub.publication}: ${missing.map((t) => `${t.schema}.${t.name}`).join(', ')}`)
     }
     const names = tables.map((t) => `${t.schema}.${t.name}`)
+    // TRUNCATE refuses a table another table references by a foreign key; find that out before
+    // anything is touched, not after the tables left the publication.
+    if (!('full' in o.mode)) {
+      const refs = await c.query<{referencing: string; referenced: string}>(
+        `SELECT DISTINCT format('%I.%I', rn.nspname, r.relname) AS referencing, format('%I.%I', dn.nspname, d.relname) AS referenced
+           FROM pg_constraint f
+           JOIN pg_class r ON r.oid = f.conrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
+           JOIN pg_class d ON d.oid = f.confrelid JOIN pg_namespace dn ON dn.oid = d.relnamespace
+          WHERE f.contype = 'f' AND f.confrelid = ANY ($1::regclass[]) AND NOT f.conrelid = ANY ($1::regclass[]) ORDER BY 1, 2`,
+        [tables.map((t) => qualified(t))],
+      )
+      if (refs.rows.length) {
+        throw new UsageError(`cannot reinit ${[...new Set(refs.rows.map((r) => r.referenced))].join(', ')} alone: ${refs.rows.map((r) => `${r.referencing} references ${r.referenced}`).join('; ')}`, {
+          hint: `Reinit them together: --tables ${[...names, ...new Set(refs.rows.map((r) => r.referencing))].join(',')}`,
+        })
+      }
+    }
 
     if ('full' in o.mode) {
       // Full: replication goes away, the tables are emptied, the node starts over.
@@ -222,12 +269,28 @@ export async function reinitNode(o: ReinitOptions): Promise<ReinitResult> {
     const pubId = pg.escapeIdentifier(sub.publication)
     // 1. Out of the publication and the subscription: their changes stop flowing.
     await src.query(`ALTER PUBLICATION ${pubId} DROP TABLE ${list}`)
+    putBack = async () => {
+      // A failure before step 3: the tables go back into the publication (not re-copied; the node
+      // is failed), so a second reinit finds them where it expects them.
+      await src.query(`ALTER PUBLICATION ${pubId} ADD TABLE ${list}`)
+      await c.query(`ALTER SUBSCRIPTION ${subId} REFRESH PUBLICATION WITH (copy_data = false)`)
+    }
     await c.query(`ALTER SUBSCRIPTION ${subId} REFRESH PUBLICATION WITH (copy_data = false)`)
+    // Changes committed before the DROP are still on their way, and the apply worker keeps applying
+    // them: it caches a table's ready state and does not re-read it when the table leaves the
+    // subscription. A row it applied after the truncate below would make table sync's COPY fail on
+    // a duplicate key, again and again. So the truncate waits until the subscriber has confirmed
+    // everything up to the DROP.
+    const dropLsn = (await src.query<{l: string}>(`SELECT pg_current_wal_lsn()::text AS l`)).rows[0]!.l
+    await waitConfirmed(src, sub.slot, dropLsn, o.signal, Math.min(o.timeoutMs ?? 10 * 60_000, 5 * 60_000))
     // 2. Emptied with an origin set.
     rep?.phase('truncate', `${tables.length} tables`)
     await truncateWithOrigin(c, tables)
     // 3. Back in: table sync copies each and catches it up to the stream.
     await src.query(`ALTER PUBLICATION ${pubId} ADD TABLE ${list}`)
+    putBack = null
+    const syncErrors = () => syncErrorCount(c, sub.name)
+    const errorsBefore = await syncErrors()
     await c.query(`ALTER SUBSCRIPTION ${subId} REFRESH PUBLICATION WITH (copy_data = true)`)
     const total = [...sizes.values()].reduce((a, b) => a + b, 0)
     rep?.phase('copy', `${tables.length} tables through table synchronization`, {bytes: total, items: tables.length})
@@ -251,6 +314,14 @@ export async function reinitNode(o: ReinitOptions): Promise<ReinitResult> {
       const ready = r.rows.length
       await writeProgress(c, o.nodeId, {tables_completed: ready, overall_percent: (ready / tables.length) * 100}).catch(() => {})
       if (ready >= tables.length) break
+      // A table sync that keeps failing (PostgreSQL retries it every wal_retrieve_retry_interval)
+      // will not heal by waiting: say so instead of waiting out the deadline.
+      const failures = (await syncErrors()) - errorsBefore
+      if (failures >= 3) {
+        throw new SteepError(`table synchronization failed ${failures} times for ${tables.length - ready} of ${tables.length} tables`, {
+          hint: "The target server's log has PostgreSQL's reason (look for \"logical replication table synchronization worker\"). Fix it, then run node reinit again.",
+        })
+      }
       if (Date.now() > deadline) throw new TimeoutError(`${tables.length - ready} of ${tables.length} tables were not synchronized in time`)
       await new Promise((res) => setTimeout(res, 250))
     }
@@ -259,6 +330,7 @@ export async function reinitNode(o: ReinitOptions): Promise<ReinitResult> {
     rep?.phase('done')
     return {nodeId: o.nodeId, state: 'synchronized', tables: names, seconds: Math.round((Date.now() - started) / 100) / 10}
   } catch (err) {
+    if (putBack) await putBack().catch((e: Error) => log(`could not put the tables back into the publication: ${redact(e.message)}`))
     if (touched) {
       await setInitState(c, o.nodeId, 'failed').catch(() => {})
       const reason = o.signal?.aborted ? `cancelled: ${(err as Error).message}` : (err as Error).message
