@@ -42,9 +42,7 @@ export class CopyOutStream extends Readable implements pg.Submittable {
   private digestHex?: string
   private connection?: Connection
   private pgOnData?: (chunk: Buffer) => void
-  private readonly onReadable = () => this.pump()
-  private wanted = false
-  private pumping = false
+  private readonly onData = (chunk: Buffer) => this.parse(chunk)
   private done = false
   private complete = false
   // Parser state carried between socket chunks.
@@ -71,15 +69,15 @@ export class CopyOutStream extends Readable implements pg.Submittable {
     if (listeners.length !== 1) throw new Error(`COPY out: expected one data listener on the connection, found ${listeners.length}`)
     const pgOnData = listeners[0]!
     this.pgOnData = pgOnData
+    // 'data' hands over each socket read as it is; read() in paused mode would concatenate the
+    // chunks buffered meanwhile into a new buffer (a copy and an allocation per call).
     socket.removeListener('data', pgOnData)
-    socket.pause()
-    socket.on('readable', this.onReadable)
+    socket.on('data', this.onData)
     conn.query(this.text)
   }
 
   override _read(): void {
-    this.wanted = true
-    this.pump()
+    if (!this.done) this.connection?.stream.resume()
   }
 
   /** Hex SHA-256 of the COPY data (after the end; '' when hashing was off). */
@@ -87,15 +85,6 @@ export class CopyOutStream extends Readable implements pg.Submittable {
     if (!this.hash) return ''
     this.digestHex ??= this.hash.digest('hex')
     return this.digestHex
-  }
-
-  private pump(): void {
-    if (this.pumping || this.done || !this.connection) return
-    this.pumping = true
-    const socket = this.connection.stream
-    let chunk: Buffer | null
-    while (this.wanted && !this.done && (chunk = socket.read() as Buffer | null) !== null) this.parse(chunk)
-    this.pumping = false
   }
 
   /** Compact the CopyData payloads of `chunk` to its front and emit them; hand back the rest. */
@@ -137,7 +126,8 @@ export class CopyOutStream extends Readable implements pg.Submittable {
       this.code = code
       this.remaining = length
     }
-    if (out > 0) this.wanted = this.emitData(chunk.subarray(0, out))
+    // Backpressure: no more socket reads until the consumer asks (_read).
+    if (out > 0 && !this.emitData(chunk.subarray(0, out))) this.connection!.stream.pause()
   }
 
   private emitData(data: Buffer): boolean {
@@ -157,7 +147,7 @@ export class CopyOutStream extends Readable implements pg.Submittable {
     if (out > 0) this.emitData(chunk.subarray(0, out))
     this.done = true
     const socket = this.connection!.stream
-    socket.removeListener('readable', this.onReadable)
+    socket.removeListener('data', this.onData)
     socket.on('data', this.pgOnData!)
     this.complete = complete
     if (rest.length > 0) this.pgOnData!(rest)
