@@ -103,7 +103,7 @@ const cases: Case[] = [
   {name: 'merge analyze of a table that does not exist', args: () => ['merge', 'analyze', '--node-a', src, '--node-b', dst, '--tables', 'public.no_such_table'], code: 1, message: /no_such_table/},
   {name: 'snapshot generate of a table that does not exist', args: () => ['snapshot', 'generate', '--direct', '--db', src, '--output', path.join(root, 'notable'), '--table', 'public.no_such_table'], code: 2, message: /no such table: public\.no_such_table/, noFile: () => path.join(root, 'notable', 'manifest.json')},
   // By design a warning, not an error (src/commands/schema/fingerprint.ts): the report lists no table.
-  {name: 'schema fingerprint of a table that does not exist (warning, exit 0)', args: () => ['schema', 'fingerprint', '--db', src, '--table', 'public.no_such_table'], code: 0, message: /warning: table public\.no_such_table not found/},
+  {name: 'schema fingerprint of a table that does not exist', args: () => ['schema', 'fingerprint', '--db', src, '--table', 'public.no_such_table'], code: 1, message: /error: table public\.no_such_table not found/},
   // Job params refused before anything is queued.
   {name: 'job params that are not JSON', args: () => ['jobs', 'run', 'noop', '--db', src, '--params', '{not json'], code: 2, message: /JSON/},
   {name: 'job params holding a password', args: () => ['jobs', 'run', 'noop', '--no-wait', '--db', src, '--params', JSON.stringify({password: 'hunter2'})], code: 2, message: /password/},

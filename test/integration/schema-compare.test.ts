@@ -158,7 +158,8 @@ describe('schema fingerprint and capture', () => {
 
   it('fingerprint CLI: one row per table, --show-input shows the hashed string, --json has the column definitions', async () => {
     const r = await runCli(['schema', 'fingerprint', '-d', db, '--table', 'keep', '--table', 'nope.x', '--json'])
-    expect(r.code).toBe(0)
+    expect(r.code, r.stderr).toBe(1)
+    expect(r.stderr).toContain('error: table nope.x not found')
     const doc = r.json()
     expect(doc.missing).toEqual(['nope.x'])
     expect(doc.tables).toHaveLength(1)
