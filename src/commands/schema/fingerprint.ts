@@ -10,7 +10,7 @@ export default class SchemaFingerprint extends BaseCommand<typeof SchemaFingerpr
   static override summary = 'Print one SHA-256 fingerprint per table, over its columns in order.'
   static override description = `Each table's fingerprint covers, per column in order, the name, the full type with its typmod as format_type prints it, nullability and collation. Defaults are recorded in the column definitions (shown with --json) but are not part of the hash, since sequence names differ between nodes. The exact input string is documented in docs/schema.md and shown with --show-input, so another tool can reproduce it; steep_repl.compute_fingerprint(schema, table) computes the same value inside the database.
 
-Ordinary tables, partitioned tables and partitions of the user's schemas are fingerprinted; the steep_repl schema and extension tables are not. A table named with --table that does not exist is reported (\"missing\" with --json) and the command exits 1 after printing the others.`
+Ordinary tables, partitioned tables and partitions of the user's schemas are fingerprinted; the steep_repl schema and extension tables are not. A table named with --table that does not exist is reported (missing, with --json) and the command exits 1 after printing the others.`
 
   static override examples = [
     '<%= config.bin %> schema fingerprint -d postgres://postgres@localhost/app',
