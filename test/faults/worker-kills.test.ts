@@ -260,6 +260,9 @@ async function takeOver(db: string, jobId: string, operation: string, deadOwner:
   expect(second.job.executor).toBe('worker')
   // The worker that reclaimed it logged the lost attempt, then ran attempt 2 itself.
   expect(second.log).toMatch(new RegExp(`attempt 1 of \\d+ lost: the lease expired \\(executor ${deadOwner.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
+  expect(second.log).toMatch(new RegExp(`job ${jobId} ${operation} claimed: attempt 2`))
+  // Nobody holds the ended job's lease.
+  expect(second.job.lease_owner).toBeNull()
   const show = await runCli(['jobs', 'show', jobId, '-d', db, '--json'])
   expect(show.code, show.stderr).toBe(0)
   expect(show.json()).toMatchObject({id: jobId, status: 'complete', attempts: 2, executor: 'worker', error: null})
