@@ -263,6 +263,8 @@ async function takeOver(db: string, jobId: string, operation: string, deadOwner:
   expect(second.log).toMatch(new RegExp(`job ${jobId} ${operation} claimed: attempt 2`))
   // Nobody holds the ended job's lease.
   expect(second.job.lease_owner).toBeNull()
+  // The second worker stopped cleanly on SIGTERM (nothing left running).
+  expect(second.code, second.log).toBe(0)
   const show = await runCli(['jobs', 'show', jobId, '-d', db, '--json'])
   expect(show.code, show.stderr).toBe(0)
   expect(show.json()).toMatchObject({id: jobId, status: 'complete', attempts: 2, executor: 'worker', error: null})
