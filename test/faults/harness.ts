@@ -133,7 +133,7 @@ export async function expireLease(url: string, id: string): Promise<void> {
  * failed or cancelled), stops the worker (SIGTERM) and returns the job's row and the worker's log.
  */
 export async function workerRun(url: string, operation: string, id: string, timeoutMs = 100_000): Promise<{job: any; log: string; code: number | null}> {
-  const w = spawnCli(['worker', '-d', url, '--operations', operation, '--poll-interval', '1s'])
+  const w = spawnCli(['worker', '-d', url, '--operations', operation, '--poll-interval', '300ms'])
   try {
     const job = await waitFor(
       `job ${id} to end on the worker`,

@@ -8,6 +8,7 @@
 //
 // All on the shared test server (the source and target of each case are databases of it): small
 // data, just enough that a COPY or a table's writes last long enough to be killed in the middle.
+// The three cases touch separate databases and run concurrently (each observes its own).
 
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -19,7 +20,7 @@ import {installSchema} from '../integration/merge-fixtures.js'
 import {dropSlots, dropSubs, registerTarget} from '../integration/node-support.js'
 import {checksums, expireLease, jobRow, socketConninfo, spawnCli, waitFor, waitWriting, workerRun} from './harness.js'
 
-const ROWS = 200_000
+const ROWS = 150_000
 const TABLES = ['public.big', 'public.small']
 const FIXTURE = `
   CREATE TABLE big (id int PRIMARY KEY, v int NOT NULL, pad text NOT NULL);
@@ -31,7 +32,7 @@ const FIXTURE = `
 
 const dbName = (url: string) => decodeURIComponent(new URL(url).pathname.slice(1))
 
-describe('fault catalogue: a worker killed with SIGKILL mid-job', {timeout: 120_000}, () => {
+describe('fault catalogue: a worker killed with SIGKILL mid-job', {timeout: 180_000}, () => {
   let src: string
   let srcSums: Record<string, string>
   const dir = mkdtempSync(path.join(tmpdir(), 'steep-worker-kills-'))
@@ -42,7 +43,7 @@ describe('fault catalogue: a worker killed with SIGKILL mid-job', {timeout: 120_
     src = await freshDatabase('wk_src')
     dbs.push(src)
     await sql(src, FIXTURE)
-    expect((await runCli(['install', '-d', src])).code).toBe(0)
+    await installSchema(src)
     srcSums = await checksums(src, TABLES)
     // Split into parts of ~2 MB, so an apply commits some parts of the big table before the kill
     // and its attempt 2 has something to resume from. No slot: the apply case does not subscribe.
@@ -59,13 +60,13 @@ describe('fault catalogue: a worker killed with SIGKILL mid-job', {timeout: 120_
     rmSync(dir, {recursive: true, force: true})
   })
 
-  it('snapshot apply: killed after some parts committed; attempt 2 resumes (skips them) and ends identical to the source', async () => {
+  it.concurrent('snapshot apply: killed after some parts committed; attempt 2 resumes (skips them) and ends identical to the source', async () => {
     const t = await freshDatabase('wk_apply')
     dbs.push(t)
     const q = await runCli(['snapshot', 'apply', '-d', t, '--input', snap, '--parallel', '1', '--no-wait', '--json'])
     expect(q.code, q.stderr).toBe(0)
     const jobId = String(q.json().id)
-    const first = spawnCli(['worker', '-d', t, '--operations', 'snapshot_apply', '--poll-interval', '1s'])
+    const first = spawnCli(['worker', '-d', t, '--operations', 'snapshot_apply', '--poll-interval', '300ms'])
     // Mid-data: at least one part committed (with its state row) and the next one's COPY moving rows.
     await waitFor(
       'a committed part and a COPY moving the next one',
@@ -106,7 +107,7 @@ describe('fault catalogue: a worker killed with SIGKILL mid-job', {timeout: 120_
     await expectNoLeftovers(t)
   })
 
-  it('node init: killed mid-copy; attempt 2 removes what attempt 1 left, starts over and hands over to a subscription that delivers a later write once', async () => {
+  it.concurrent('node init: killed mid-copy; attempt 2 removes what attempt 1 left, starts over and hands over to a subscription that delivers a later write once', async () => {
     const t = await freshDatabase('wk_node')
     dbs.push(t)
     const {port} = shared()
@@ -116,7 +117,7 @@ describe('fault catalogue: a worker killed with SIGKILL mid-job', {timeout: 120_
     const q = await runCli(['node', 'init', 'wk_dst', '--from', 'wk_src', '-d', t, '--source', source, '--parallel', '1', '--no-wait', '--json'])
     expect(q.code, q.stderr).toBe(0)
     const jobId = String(q.json().id)
-    const first = spawnCli(['worker', '-d', t, '--operations', 'node_init', '--poll-interval', '1s'])
+    const first = spawnCli(['worker', '-d', t, '--operations', 'node_init', '--poll-interval', '300ms'])
     await waitFor(
       'the COPY of the big table moving rows',
       async () =>
@@ -162,13 +163,13 @@ describe('fault catalogue: a worker killed with SIGKILL mid-job', {timeout: 120_
     expect(await checksums(t, TABLES)).toEqual(await checksums(src, TABLES))
     expect((await sql(t, `SELECT count(*)::int n FROM small WHERE s = 'after the takeover'`))[0].n).toBe(1)
     await expectNoLeftovers(t)
-    // Not needed afterwards: the merge case runs in other databases; afterAll drops the rest.
+    // Replication of this database ends here (afterAll drops the databases).
     await dropSubs(t)
     await dropSlots(src)
     await sql(src, `DROP PUBLICATION ${names.publication}`)
   })
 
-  it('merge run: killed while a later table is being written; attempt 2 finishes the rest, both nodes equal the expected merge, every row audited exactly once', async () => {
+  it.concurrent('merge run: killed while a later table is being written; attempt 2 finishes the rest, both nodes equal the expected merge, every row audited exactly once', async () => {
     const T = ['public.m1', 'public.m2', 'public.m3']
     const N = 4_000 // rows per table on each node; half of them on both, 1 in 10 of those differing
     const [a, b] = await Promise.all([freshDatabase('wk_merge_a'), freshDatabase('wk_merge_b')])
@@ -191,7 +192,7 @@ describe('fault catalogue: a worker killed with SIGKILL mid-job', {timeout: 120_
     expect(q.code, q.stderr).toBe(0)
     const jobId = String(q.json().id)
     const mergeId = q.json().params.mergeId as string
-    const first = spawnCli(['worker', '-d', a, '--operations', 'merge_run', '--poll-interval', '1s'])
+    const first = spawnCli(['worker', '-d', a, '--operations', 'merge_run', '--poll-interval', '300ms'])
     // One table fully merged (its audit rows are committed with node A's writes, which commit last),
     // then the next table's writes open on node B.
     await waitFor(
