@@ -100,3 +100,57 @@ export async function waitWriting(serverUrl: string, db: string, timeoutMs = 60_
     20,
   )
 }
+
+// ---- workers killed mid-job (worker-kills.test.ts) ----
+
+import {shared} from '../helpers/pg.js'
+
+/** The shared-server-style Unix-socket conninfo (trust, no password) of database `db` on the shared test server. */
+export function socketConninfo(db: string): string {
+  const info = shared()
+  if (!/dbname=\S+/.test(info.socket)) throw new Error('the test server has no Unix-socket conninfo (container run?)')
+  return info.socket.replace(/dbname=\S+/, `dbname=${db}`)
+}
+
+/** One job's row, as the queue holds it. */
+export async function jobRow(url: string, id: string): Promise<any> {
+  const [r] = await sql(
+    url,
+    `SELECT id::text, operation, status, attempts, max_attempts, executor, lease_owner, lease_expires_at, error_message, params, result FROM steep_repl.work_queue WHERE id = $1`,
+    [id],
+  )
+  return r
+}
+
+/** Ends a running job's lease now, as if its executor had stopped renewing it a lease length ago. */
+export async function expireLease(url: string, id: string): Promise<void> {
+  const [r] = await sql(url, `UPDATE steep_repl.work_queue SET lease_expires_at = now() - interval '1 second' WHERE id = $1 AND status = 'running' RETURNING id`, [id])
+  if (!r) throw new Error(`job ${id} is not running: no lease to expire`)
+}
+
+/**
+ * Starts `steep-repl worker` for one operation on `url`, waits until job `id` ends (complete,
+ * failed or cancelled), stops the worker (SIGTERM) and returns the job's row and the worker's log.
+ */
+export async function workerRun(url: string, operation: string, id: string, timeoutMs = 100_000): Promise<{job: any; log: string; code: number | null}> {
+  const w = spawnCli(['worker', '-d', url, '--operations', operation, '--poll-interval', '300ms'])
+  try {
+    const job = await waitFor(
+      `job ${id} to end on the worker`,
+      async () => {
+        const j = await jobRow(url, id)
+        return ['complete', 'failed', 'cancelled'].includes(j.status) ? j : undefined
+      },
+      timeoutMs,
+      200,
+    )
+    w.child.kill('SIGTERM')
+    const out = await w.done
+    return {job, log: out.stdout + out.stderr, code: out.code}
+  } finally {
+    if (w.child.exitCode === null && w.child.signalCode === null) {
+      w.child.kill('SIGKILL')
+      await w.done
+    }
+  }
+}

@@ -27,8 +27,10 @@ export const mergeRun = defineOperation({
   name: 'merge_run',
   summary: 'Make two nodes agree on tables (the queue database is node A).',
   params: mergeParams,
-  // A merge is not blindly retried: each table commits on B then A, and a rerun re-analyses anyway.
-  maxAttempts: 1,
+  // Retried only after a lost attempt (executor killed, lease expired) or a connection failure:
+  // each table commits on B then A, and the retry re-analyses from the data, reuses the merge id and
+  // leaves the tables the lost attempt merged (those with audit rows) as they are.
+  maxAttempts: 2,
   title: (p) => `merge ${p.tables.map((t) => `${t.schema}.${t.name}`).join(', ')} (${p.strategy}${p.dryRun ? ', dry run' : ''})`,
   async handler(ctx): Promise<MergeResult> {
     const p = ctx.params

@@ -37,7 +37,7 @@ import {
   updateRowsSql,
 } from './sql.js'
 import {chooseTimestampColumn, decide, type Resolution, type Strategy} from './strategy.js'
-import type {TableName} from './tables.js'
+import {tableLabel, type TableName} from './tables.js'
 import type {MergeTotals} from './audit.js'
 import type {OverlapCounts} from './diff.js'
 
@@ -432,12 +432,14 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
     p = await preflight(pair, o)
     for (const w of p.warnings) progress.message(w)
     const labels = p.order.map((t) => t.label)
+    // Tables an earlier attempt of the same job merged (a retry after that attempt was lost).
+    let earlier = new Map<string, EarlierTable>()
     if (!dryRun) {
       mergeId = o.mergeId ?? randomUUID()
-      await pair.a.client.query(
-        `INSERT INTO steep_repl.merges (merge_id, node_a, node_b, tables, strategy, timestamp_column, dry_run, job_id) VALUES ($1, $2, $3, $4, $5, $6, false, $7)`,
-        [mergeId, pair.a.describe, pair.b.describe, labels, o.strategy, o.timestampColumn ?? null, o.jobId ?? null],
-      )
+      earlier = await recordMerge(pair.a, mergeId, {labels, strategy: o.strategy, timestampColumn: o.timestampColumn ?? null, jobId: o.jobId ?? null, nodeB: pair.b.describe})
+      if (earlier.size) {
+        progress.message(`resuming merge ${mergeId}: ${[...earlier.keys()].join(', ')} merged by an earlier attempt of job ${o.jobId} (audited); the other tables are merged now`)
+      }
     }
     progress.phase('merge', {items: p.order.length})
     // Every table is analysed before the first write, so a refusal (checkEcho) leaves both nodes untouched.
@@ -482,6 +484,10 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
             out.skippedKeys.push(c.key)
           }
         }
+      } else if (earlier.has(t.label)) {
+        // Merged and audited by the earlier attempt: its audit is what was done; nothing is
+        // written again (the data now matches) and no decision is audited twice.
+        Object.assign(out, earlierOutcome(earlier.get(t.label)!, a.total, t.sql.key.map((k) => k.name)))
       } else if (a.aOnly + a.bOnly + a.conflict > 0) {
         await writeTable(p, t, a, decisions, o, mergeId!, out, progress)
       }
@@ -513,6 +519,83 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
     throw err
   } finally {
     await pair.close()
+  }
+}
+
+/** What an earlier attempt of the same job did to one table, from its audit rows. */
+interface EarlierTable {
+  transferredAToB: number
+  transferredBToA: number
+  keptA: number
+  keptB: number
+  /** pk_value of each conflict left for manual resolution. */
+  skipped: Array<Record<string, unknown>>
+}
+
+/**
+ * Records the merge on node A. The merge id is already there when this is a retry of the same job
+ * (its earlier attempt was lost: killed, or its connection dropped): the record is reused, and
+ * the tables whose writes that attempt committed are returned with what its audit says it did.
+ * A table's audit rows commit with node A's writes, after node B's: a table with audit rows is
+ * merged on both nodes. The id recorded by anything else (another job, a direct run) is refused.
+ */
+async function recordMerge(
+  a: NodeSession,
+  mergeId: string,
+  m: {labels: string[]; strategy: Strategy; timestampColumn: string | null; jobId: number | null; nodeB: string},
+): Promise<Map<string, EarlierTable>> {
+  const prior = await a.client.query<{job_id: string | null; status: string}>(`SELECT job_id::text, status FROM steep_repl.merges WHERE merge_id = $1`, [mergeId])
+  if (!prior.rows.length) {
+    await a.client.query(
+      `INSERT INTO steep_repl.merges (merge_id, node_a, node_b, tables, strategy, timestamp_column, dry_run, job_id) VALUES ($1, $2, $3, $4, $5, $6, false, $7)`,
+      [mergeId, a.describe, m.nodeB, m.labels, m.strategy, m.timestampColumn, m.jobId],
+    )
+    return new Map()
+  }
+  const row = prior.rows[0]!
+  if (m.jobId === null || row.job_id !== String(m.jobId)) {
+    throw new StateError(`merge ${mergeId} is already recorded on node A (${row.status}${row.job_id ? `, job ${row.job_id}` : ''}): a merge id is used once`, {
+      hint: 'Run the merge again without giving its id; steep-repl merge report shows the recorded one.',
+    })
+  }
+  await a.client.query(`UPDATE steep_repl.merges SET status = 'running', completed_at = NULL WHERE merge_id = $1`, [mergeId])
+  const {rows} = await a.client.query<{schema: string; name: string; resolution: string; n: number; skipped: Array<Record<string, unknown>> | null}>(
+    `SELECT l.table_schema AS schema, l.table_name AS name, l.resolution, count(*)::int AS n,
+            CASE WHEN l.resolution = 'skipped' THEN jsonb_agg(l.pk_value) END AS skipped
+       FROM steep_repl.merge_audit_log l
+      WHERE l.merge_id = $1 AND l.category IN ('local_only', 'remote_only', 'conflict')
+      GROUP BY 1, 2, 3`,
+    [mergeId],
+  )
+  const out = new Map<string, EarlierTable>()
+  for (const r of rows) {
+    const label = tableLabel({schema: r.schema, name: r.name})
+    const e = out.get(label) ?? {transferredAToB: 0, transferredBToA: 0, keptA: 0, keptB: 0, skipped: []}
+    if (r.resolution === 'transferred_a_to_b') e.transferredAToB += r.n
+    else if (r.resolution === 'transferred_b_to_a') e.transferredBToA += r.n
+    else if (r.resolution === 'kept_a') e.keptA += r.n
+    else if (r.resolution === 'kept_b') e.keptB += r.n
+    else if (r.resolution === 'skipped') e.skipped.push(...(r.skipped ?? []))
+    out.set(label, e)
+  }
+  return out
+}
+
+/** A table merged by an earlier attempt, counted as the merge saw it before its writes. */
+function earlierOutcome(e: EarlierTable, total: number, key: string[]): Partial<TableOutcome> {
+  const conflict = e.keptA + e.keptB + e.skipped.length
+  return {
+    total,
+    aOnly: e.transferredAToB,
+    bOnly: e.transferredBToA,
+    conflict,
+    match: Math.max(0, total - e.transferredAToB - e.transferredBToA - conflict),
+    transferredAToB: e.transferredAToB,
+    transferredBToA: e.transferredBToA,
+    keptA: e.keptA,
+    keptB: e.keptB,
+    skipped: e.skipped.length,
+    skippedKeys: e.skipped.map((pk) => key.map((k) => String(pk[k]))),
   }
 }
 

@@ -9,7 +9,7 @@ import {defineOperation} from '../../direct/registry.js'
 import {COMPRESSIONS} from '../snapshot/codec.js'
 import {jobReporter} from '../snapshot/jobs.js'
 import {initNode, type InitResult} from './init.js'
-import {type ReinitResult, reinitNode} from './maintenance.js'
+import {clearLostInitAttempt, type ReinitResult, reinitNode} from './maintenance.js'
 import {type PrepareResult, runPrepare} from './prepare.js'
 import {NODE_ID_RE} from './state.js'
 
@@ -43,15 +43,18 @@ export const nodeInit = defineOperation({
   name: 'node_init',
   summary: 'Clone a source database into this one and hand over to logical replication at the slot LSN.',
   params: initParams,
-  // A retry after a lost executor would find the node failed and its slot gone: start again by hand.
-  maxAttempts: 1,
+  // A retry (after a lost executor or a connection failure) removes what the earlier attempt left
+  // and starts over: the copy restarts from a new slot, as a resumed copy could not be consistent.
+  maxAttempts: 2,
   leaseSeconds: 60,
   title: (p) => `node init ${p.nodeId} from ${p.fromNodeId}`,
   async handler(ctx): Promise<InitResult> {
     const p = ctx.params
+    const source = await ctx.resolveConnection(p.source)
+    if (ctx.job.attempt > 1) await clearLostInitAttempt(ctx.db, source, p.nodeId, ctx.job.id, ctx.job.attempt, (m) => ctx.log(m))
     return initNode({
       target: ctx.db,
-      source: await ctx.resolveConnection(p.source),
+      source,
       nodeId: p.nodeId,
       fromNodeId: p.fromNodeId,
       parallel: p.parallel,

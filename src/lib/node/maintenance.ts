@@ -116,6 +116,50 @@ export async function cancelInit(target: ConnParams, source: ConnParams | null, 
   }
 }
 
+/**
+ * Before attempt N > 1 of a node_init job: what an earlier attempt of the same job left when it was
+ * lost (its executor killed or cut off, so it cleaned nothing) is removed as node cancel removes
+ * it: the subscription, the slot and the publication on the source, the tables that attempt
+ * created; the node goes to failed, from which the new attempt starts over. Only the job's own
+ * leftovers: nothing happens when init_progress belongs to another job or the node is not in an
+ * init state (a synchronized node stays as it is).
+ */
+export async function clearLostInitAttempt(
+  target: ConnParams,
+  source: ConnParams,
+  nodeId: string,
+  jobId: string,
+  attempt: number,
+  log: (m: string) => void = () => {},
+): Promise<{cleared: boolean; slotDropped: boolean; publicationDropped: boolean; subscriptionDropped: boolean; tablesDropped: number}> {
+  const none = {cleared: false, slotDropped: false, publicationDropped: false, subscriptionDropped: false, tablesDropped: 0}
+  const c = await openClient(target, {applicationName: 'steep-repl node init'})
+  c.on('error', () => {})
+  try {
+    const p = await readProgress(c, nodeId)
+    if (!p || p.jobId !== jobId || !p.sourceNode) return none
+    if (!['preparing', 'copying', 'catching_up', 'failed'].includes(p.state)) return none
+    const names = initNames(nodeId, p.sourceNode)
+    const created = ((await c.query(`SELECT created_tables FROM steep_repl.init_progress WHERE node_id = $1`, [nodeId])).rows[0]?.created_tables ?? []) as Array<{schema: string; name: string}>
+    const src = await openClient(source, {applicationName: 'steep-repl node init'})
+    src.on('error', () => {})
+    try {
+      const r = await cleanupInit(c, src, {subscription: p.subscription ?? names.subscription, slot: p.slot ?? names.slot, publication: p.publication ?? names.publication, tables: created})
+      await c.query(`DELETE FROM steep_repl.init_slots WHERE slot_name = $1`, [p.slot ?? names.slot])
+      if (p.state !== 'failed') await setInitState(c, nodeId, 'failed')
+      const reason = `attempt ${attempt - 1} of job ${jobId} did not finish (phase ${p.phase}${p.error ? `: ${p.error}` : ''}); attempt ${attempt} starts over`
+      await writeProgress(c, nodeId, {phase: 'failed', error_message: reason, created_tables: null})
+      const what = [r.subscriptionDropped && `subscription ${p.subscription ?? names.subscription}`, r.slotDropped && `slot ${p.slot ?? names.slot}`, r.publicationDropped && `publication ${p.publication ?? names.publication}`, r.tablesDropped && `${r.tablesDropped} table(s) it created`].filter(Boolean)
+      log(`${reason}: removed what it left${what.length ? `: ${what.join(', ')}` : ' (nothing was left)'}`)
+      return {cleared: true, ...r}
+    } finally {
+      await src.end().catch(() => {})
+    }
+  } finally {
+    await c.end().catch(() => {})
+  }
+}
+
 export interface ReinitOptions {
   target: ConnParams
   source: ConnParams
