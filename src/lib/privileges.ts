@@ -22,6 +22,7 @@ async function roleFacts(c: pg.Client): Promise<RoleFacts> {
 }
 
 const ident = (s: string) => pg.escapeIdentifier(s)
+const DOCS = 'docs/privileges.md lists the grants each command needs.'
 
 /**
  * Loading rows as a replica (session_replication_role = replica: no user trigger fires) needs a
@@ -32,9 +33,10 @@ export async function requireReplicaSessions(c: pg.Client, what: string): Promis
   if (f.superuser) return
   const {rows} = await c.query<{ok: boolean}>(`SELECT has_parameter_privilege('session_replication_role', 'SET') AS ok`)
   if (rows[0]!.ok) return
-  throw new PermissionError(`role ${f.role} may not SET session_replication_role, which ${what} uses so that no user trigger fires while rows are loaded`, {
-    hint: `As a superuser: GRANT SET ON PARAMETER session_replication_role TO ${ident(f.role)};`,
-  })
+  throw new PermissionError(
+    `role ${f.role} may not SET session_replication_role, which ${what} uses so that no user trigger fires while rows are loaded; as a superuser: GRANT SET ON PARAMETER session_replication_role TO ${ident(f.role)};`,
+    {hint: DOCS},
+  )
 }
 
 /** CREATE SUBSCRIPTION in the connected database: a superuser, or (16+) pg_create_subscription and CREATE on the database. */
@@ -60,9 +62,7 @@ export async function requireSubscriptionRights(c: pg.Client): Promise<void> {
     grants.push(`GRANT CREATE ON DATABASE ${ident(f.database)} TO ${ident(f.role)};`)
   }
   if (!missing.length) return
-  throw new PermissionError(`role ${f.role} may not create a subscription in database ${f.database}: it lacks ${missing.join(' and ')}`, {
-    hint: `As a superuser: ${grants.join(' ')}`,
-  })
+  throw new PermissionError(`role ${f.role} may not create a subscription in database ${f.database}: it lacks ${missing.join(' and ')}; as a superuser: ${grants.join(' ')}`, {hint: DOCS})
 }
 
 /**
@@ -74,9 +74,10 @@ export async function requirePublishable(c: pg.Client, tables: Array<{schema: st
   if (f.superuser) return
   const {rows: db} = await c.query<{ok: boolean}>(`SELECT has_database_privilege(current_database(), 'CREATE') AS ok`)
   if (!db[0]!.ok) {
-    throw new PermissionError(`role ${f.role} may not create a publication in database ${f.database} (${what}): it lacks CREATE on the database`, {
-      hint: `As a superuser: GRANT CREATE ON DATABASE ${ident(f.database)} TO ${ident(f.role)};`,
-    })
+    throw new PermissionError(
+      `role ${f.role} may not create a publication in database ${f.database} (${what}): it lacks CREATE on the database; as a superuser: GRANT CREATE ON DATABASE ${ident(f.database)} TO ${ident(f.role)};`,
+      {hint: DOCS},
+    )
   }
   if (!tables.length) return
   const {rows} = await c.query<{t: string; owner: string}>(
@@ -91,8 +92,8 @@ export async function requirePublishable(c: pg.Client, tables: Array<{schema: st
   const owners = [...new Set(rows.map((r) => r.owner))]
   const list = rows.map((r) => r.t)
   throw new PermissionError(
-    `role ${f.role} must own the tables it publishes (${what}), and does not own ${list.slice(0, 5).join(', ')}${list.length > 5 ? `, … (${list.length} tables)` : ''}`,
-    {hint: `As a superuser: ${owners.map((o) => `GRANT ${o} TO ${ident(f.role)};`).join(' ')} (membership in the owner), or select only tables the role owns.`},
+    `role ${f.role} must own the tables it publishes (${what}), and does not own ${list.slice(0, 5).join(', ')}${list.length > 5 ? `, … (${list.length} tables)` : ''}; as a superuser, make it a member of their owner: ${owners.map((o) => `GRANT ${o} TO ${ident(f.role)};`).join(' ')}`,
+    {hint: `${DOCS} Or select only tables the role owns.`},
   )
 }
 

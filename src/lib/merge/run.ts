@@ -197,9 +197,10 @@ async function preflight(pair: NodePair, o: MergeOptions): Promise<Prepared> {
       const node = pair[side]
       const m = await missingReplicaWriteGrants(node.client)
       if (m.missing.length) {
-        throw new PermissionError(`node ${node.label} (${node.describe}): replication is configured there, so the merge writes as a replica under its replication origin, and role ${m.role} lacks ${m.missing.join(' and ')}; nothing was written`, {
-          hint: `On node ${node.label}, as a superuser: ${m.grants.join(' ')} (or run the merge as a superuser).`,
-        })
+        throw new PermissionError(
+          `node ${node.label} (${node.describe}): replication is configured there, so the merge writes as a replica under its replication origin, and role ${m.role} lacks ${m.missing.join(' and ')}; nothing was written. On node ${node.label}, as a superuser: ${m.grants.join(' ')}`,
+          {hint: 'Or run the merge as a superuser; docs/privileges.md lists the grants each command needs.'},
+        )
       }
     }
   }
