@@ -9,7 +9,7 @@
 // superuser.
 
 import {type ChildProcess, spawn} from 'node:child_process'
-import {mkdtempSync, readFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -187,6 +187,7 @@ describe.concurrent('least privilege: the documented grants are enough, and need
     }
     const w = await walrus?.catch(() => undefined)
     await w?.stop()
+    if (snapDir) rmSync(snapDir, {recursive: true, force: true})
   })
 
   it('install and uninstall: CREATE on the database; the installing role owns steep_repl and may drop it', async () => {
