@@ -51,7 +51,7 @@ export async function requireJobsSchema(client: pg.Client, db: ConnParams): Prom
   } catch (err) {
     if ((err as {code?: string}).code === '42501') {
       throw new PermissionError(`role ${db.user} may not use the steep_repl schema on ${describeConnection(db)}`, {
-        hint: `As its owner: GRANT USAGE ON SCHEMA steep_repl TO ${db.user}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA steep_repl TO ${db.user}; GRANT USAGE ON ALL SEQUENCES IN SCHEMA steep_repl TO ${db.user}; GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA steep_repl TO ${db.user};`,
+        hint: `As its owner: GRANT USAGE ON SCHEMA steep_repl TO ${db.user}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA steep_repl TO ${db.user}; GRANT USAGE ON ALL SEQUENCES IN SCHEMA steep_repl TO ${db.user}; GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA steep_repl TO ${db.user}; (or only what its commands need: docs/privileges.md)`,
       })
     }
     throw err

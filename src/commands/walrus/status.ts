@@ -31,7 +31,7 @@ export default class WalrusStatusCommand extends BaseCommand<typeof WalrusStatus
       if (s.allowAlterSystem === false) rows.push(['allow_alter_system', 'off: ALTER SYSTEM is disabled'])
       const h = s.watcher.holders
       rows.push(['watcher', h.length ? h.map((x) => `pid ${x.pid} on ${x.database ?? '?'}${x.application_name ? ` (${x.application_name})` : ''}${x.backend_start ? ` since ${x.backend_start.toISOString()}` : ''}`).join('; ') : 'none running'])
-      if (!s.installed) rows.push(['steep_repl', 'walrus tables not installed (steep-repl install)'])
+      if (!s.installed) rows.push(['steep_repl', 'walrus tables not installed, or not readable by this role (steep-repl install; grants: docs/privileges.md)'])
       if (s.state) {
         const st = s.state
         rows.push(['last cycle', s.watcher.lastCycleAt ?? 'never'])

@@ -87,7 +87,7 @@ export function judge(f: HealthFacts): HealthReport {
       name: 'steep_repl schema',
       status: 'fail',
       detail: `installed, but ${f.role} may not use it`,
-      hint: `As its owner: GRANT USAGE ON SCHEMA steep_repl TO ${f.role}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA steep_repl TO ${f.role};`,
+      hint: `As its owner: GRANT USAGE ON SCHEMA steep_repl TO ${f.role}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA steep_repl TO ${f.role}; (or only what its commands need: docs/privileges.md)`,
     })
   } else if (!f.schemaInstalled) {
     checks.push({name: 'steep_repl schema', status: 'fail', detail: 'not installed', hint: 'Run: steep-repl install -d <this connection>'})
@@ -165,7 +165,7 @@ export function judge(f: HealthFacts): HealthReport {
           name: 'privileges',
           status: 'fail',
           detail: `${f.role} lacks ${missing.join(', ')}`,
-          hint: `As a superuser: ALTER ROLE ${f.role} REPLICATION; GRANT CREATE ON DATABASE <db> TO ${f.role};`,
+          hint: `As a superuser: ALTER ROLE ${f.role} REPLICATION; GRANT CREATE ON DATABASE <db> TO ${f.role}; (docs/privileges.md lists the grants each command needs)`,
         },
   )
   if (!f.superuser && !f.canAlterSystemMaxWalSize) {

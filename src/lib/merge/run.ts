@@ -15,7 +15,8 @@ import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import copyStreams from 'pg-copy-streams'
 import type {ConnParams} from '../connection/resolve.js'
-import {CancelledError, NotInstalledError, StateError, UsageError} from '../errors.js'
+import {CancelledError, NotInstalledError, PermissionError, StateError, UsageError} from '../errors.js'
+import {missingReplicaWriteGrants} from '../privileges.js'
 import {analyzeTable, type NodePair, openPair, type PreparedTable, prepareTables, type TableAnalysis, type TuningOptions} from './analyze.js'
 import {type EchoLink, hasMergeSchema, hasSequenceAudit, loadEchoLinks, loadForeignKeys, loadReplication, loadWriters} from './catalog.js'
 import {fkOrder} from './fk-order.js'
@@ -188,6 +189,21 @@ async function preflight(pair: NodePair, o: MergeOptions): Promise<Prepared> {
   }
   const replica = new Map<string, {a: boolean; b: boolean}>()
   for (const t of tables) replica.set(t.label, {a: ra.subscriptions > 0 || ra.published.includes(t.label), b: rb.subscriptions > 0 || rb.published.includes(t.label)})
+  // Writing as a replica under the merge's origin needs grants a plain role lacks: refuse before
+  // the first write on either node rather than after the first table committed.
+  if (!o.dryRun) {
+    for (const side of ['a', 'b'] as const) {
+      if (![...replica.values()].some((r) => r[side])) continue
+      const node = pair[side]
+      const m = await missingReplicaWriteGrants(node.client)
+      if (m.missing.length) {
+        throw new PermissionError(
+          `node ${node.label} (${node.describe}): replication is configured there, so the merge writes as a replica under its replication origin, and role ${m.role} lacks ${m.missing.join(' and ')}; nothing was written. On node ${node.label}, as a superuser: ${m.grants.join(' ')}`,
+          {hint: 'Or run the merge as a superuser; docs/privileges.md lists the grants each command needs.'},
+        )
+      }
+    }
+  }
   return {pair, tables, order, timestamp, replica, echo, warnings}
 }
 

@@ -17,6 +17,7 @@ import {openClient} from '../connection/connect.js'
 import type {ConnParams} from '../connection/resolve.js'
 import {CancelledError, SchemaMismatchError, StateError, TimeoutError, UsageError} from '../errors.js'
 import {install} from '../install/migrations.js'
+import {requirePublishable, requireReplicaSessions, requireSubscriptionRights} from '../privileges.js'
 import {redact} from '../redact.js'
 import {compareNodes, type DdlStatement, extractSchemaDdl} from '../schema/index.js'
 import {createSubscription, dropSubscriptionKeepSlot, earlyStatements, runPostData, tableKey} from '../snapshot/apply.js'
@@ -194,6 +195,10 @@ export async function preflightInit(control: pg.Client, src: pg.Client, o: Prefl
   }
   const candidates = selectTables(await listDataTables(src), o.selection)
   if (!candidates.length) throw new UsageError('no tables to copy: the source has none in the selection')
+  // The roles' privileges, so that a missing grant is named before anything is created.
+  await requirePublishable(src, publicationTables(candidates), 'the publication node init creates on the source')
+  await requireSubscriptionRights(control)
+  await requireReplicaSessions(control, 'node init')
   const existing = await existingOnTarget(control, candidates)
   const explicit = Boolean(o.selection.tables?.length)
   if (existing.size) {

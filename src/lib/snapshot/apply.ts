@@ -12,6 +12,7 @@ import {conninfoOf} from '../connection/ref.js'
 import type {ConnParams} from '../connection/resolve.js'
 import {StateError, UsageError} from '../errors.js'
 import {install} from '../install/migrations.js'
+import {requireReplicaSessions, requireSubscriptionRights} from '../privileges.js'
 import {copyFileToTable, qualified} from './copy.js'
 import type {Reporter} from './generate.js'
 import {type Manifest, type ManifestTable} from './manifest.js'
@@ -121,6 +122,9 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
   control.on('error', () => {})
   const loaders: pg.Client[] = []
   try {
+    // Before anything changes on the target: a role that could not finish is refused here.
+    await requireReplicaSessions(control, 'snapshot apply')
+    if (o.subscribeFrom) await requireSubscriptionRights(control)
     await install(control)
     const state = await control.query<{phase: Phase; manifest_checksum: string}>(
       `SELECT phase, manifest_checksum FROM steep_repl.snapshot_apply WHERE snapshot_id = $1`,

@@ -18,6 +18,7 @@ import {type Part, planParts} from './plan.js'
 import {checkSlotName, createExportedSlot, createPublication, type ExportedSlot, importSnapshot, prepareSession} from './source.js'
 import {AtomicFileSink} from './streams.js'
 import {dropSlotAndPublication} from './cleanup.js'
+import {requirePublishable} from '../privileges.js'
 import {lockSnapshotRelations, snapshotDdl} from './ddl.js'
 import {runPool} from './pool.js'
 
@@ -137,6 +138,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     if (publicationName) {
       await control.query('BEGIN ISOLATION LEVEL REPEATABLE READ')
       const candidates = selectTables(await listDataTables(control), o.selection)
+      await requirePublishable(control, publicationTables(candidates), 'the publication of a kept slot; --no-slot needs only SELECT')
       await createPublication(control, publicationName, publicationTables(candidates))
       await control.query('COMMIT')
       createdPublication = true
