@@ -20,6 +20,7 @@ import {AtomicFileSink} from './streams.js'
 import {dropSlotAndPublication} from './cleanup.js'
 import {lockSnapshotRelations, snapshotDdl} from './ddl.js'
 import {runPool} from './pool.js'
+import {armed, failpoint} from '../failpoint.js'
 
 export interface Reporter {
   /**
@@ -100,13 +101,17 @@ async function checkSource(client: pg.Client): Promise<{serverVersion: string; s
   return {serverVersion: row.v, serverVersionNum: row.n, database: row.db}
 }
 
-async function writeText(file: string, text: string): Promise<{bytes: number; sha256: string}> {
+/** Writes `text` under a temporary name, renamed when complete (pause: a test-only failpoint half-way). */
+async function writeText(file: string, text: string, pause?: string): Promise<{bytes: number; sha256: string}> {
+  const buf = Buffer.from(text)
   const sink = new AtomicFileSink(file)
   await new Promise<void>((resolve, reject) => {
     sink.on('error', reject)
-    sink.end(text, () => resolve())
+    if (pause && armed(pause)) {
+      const half = buf.length >> 1
+      sink.write(buf.subarray(0, half), () => void failpoint(pause).then(() => sink.end(buf.subarray(half), () => resolve())))
+    } else sink.end(buf, () => resolve())
   })
-  const buf = Buffer.from(text)
   return {bytes: buf.length, sha256: createHash('sha256').update(buf).digest('hex')}
 }
 
@@ -251,7 +256,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
         fileBytes: allParts.reduce((s, p) => s + p.fileBytes, 0),
       },
     })
-    await writeText(path.join(output, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n')
+    await writeText(path.join(output, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n', 'generate:manifest')
     rep?.phase('done')
     ok = true
     return {snapshotId, output, manifest}
