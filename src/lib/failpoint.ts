@@ -4,8 +4,12 @@
 // prints "failpoint <name>: paused (pid N)" on stderr and waits until it is killed. Without the
 // variable (always, outside the tests) `armed` is false and `failpoint` returns at once.
 //
-// Points: generate:manifest — snapshot generate has written the first half of manifest.json under
-// its temporary name (manifest.json.partial) and pauses before the rest and the rename.
+// Points (each used by test/faults/phase-kills.test.ts):
+// - generate:schema — snapshot generate holds the schema extraction's locks (pg_dump's ACCESS SHARE
+//   on every table and view) and has read no DDL yet. From outside, only ACCESS EXCLUSIVE could hold
+//   it there, and that lock takes a transaction id, which the slot creation before waits for.
+// - generate:manifest — snapshot generate has written the first half of manifest.json under its
+//   temporary name (manifest.json.partial) and pauses before the rest and the rename.
 
 export function armed(name: string): boolean {
   const v = process.env.STEEP_REPL_FAILPOINT

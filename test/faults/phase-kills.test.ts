@@ -95,7 +95,7 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
   const applyPhase = async (url: string): Promise<string | undefined> => (await sql(url, `SELECT phase FROM steep_repl.snapshot_apply`).catch(() => []))[0]?.phase
 
   /** Awaits `wait`, failing with the CLI's output if the CLI ended before (it was to be killed mid-phase). */
-  const before = async <T,>(run: ReturnType<typeof spawnCli>, wait: Promise<T>): Promise<T> => {
+  const before_ = async <T,>(run: ReturnType<typeof spawnCli>, wait: Promise<T>): Promise<T> => {
     const ended = run.done.then((r) => {
       throw new Error(`the CLI ended before the phase was reached: code ${r.code}, signal ${r.signal}\n${r.stderr}${r.stdout}`)
     })
@@ -165,7 +165,7 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     const blocker = await holdLock(t.url, `CREATE TABLE public.small (x int)`)
     const run = spawnCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1'])
     try {
-      await before(run, waitLockWait(server.url(), t.db, APPLY, /[\s\S]/))
+      await before_(run, waitLockWait(server.url(), t.db, APPLY, /[\s\S]/))
       await kill(run)
     } finally {
       await blocker.release()
@@ -185,7 +185,7 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     // Polled on one connection in the target database (regclass names resolve per database).
     const probe = await adminClient(t.url)
     try {
-      await before(
+      await before_(
         run,
         waitFor(
           'an index build of big by the apply',
@@ -219,9 +219,9 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     try {
       // Once the pre-data committed, ROW EXCLUSIVE on the root alone: the data phase loads the
       // partitions (which does not conflict), post-data's statements on the root wait.
-      await before(run, waitFor('the apply to reach the data phase', async () => (await applyPhase(t.url)) === 'data', 90_000, 20))
+      await before_(run, waitFor('the apply to reach the data phase', async () => (await applyPhase(t.url)) === 'data', 90_000, 20))
       lock = await holdLock(t.url, `LOCK TABLE ONLY public.events IN ROW EXCLUSIVE MODE`)
-      const w = await before(run, waitLockWait(server.url(), t.db, APPLY, /events/, 90_000))
+      const w = await before_(run, waitLockWait(server.url(), t.db, APPLY, /events/, 90_000))
       expect(await applyPhase(t.url)).toBe('post-data')
       expect(w.query).toMatch(/ALTER|CREATE/)
       await kill(run)
@@ -241,10 +241,10 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     const run = spawnCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1'])
     let lock: Awaited<ReturnType<typeof holdLock>> | undefined
     try {
-      await before(run, waitFor('the apply to reach the data phase', async () => (await applyPhase(t.url)) === 'data', 90_000, 20))
+      await before_(run, waitFor('the apply to reach the data phase', async () => (await applyPhase(t.url)) === 'data', 90_000, 20))
       // ALTER SEQUENCE holds SHARE ROW EXCLUSIVE until the rollback; setval needs ROW EXCLUSIVE.
       lock = await holdLock(t.url, `ALTER SEQUENCE public.seq_used INCREMENT BY 1`)
-      await before(run, waitLockWait(server.url(), t.db, APPLY, /setval/, 90_000))
+      await before_(run, waitLockWait(server.url(), t.db, APPLY, /setval/, 90_000))
       expect(await applyPhase(t.url)).toBe('sequences')
       await kill(run)
     } finally {
@@ -264,7 +264,7 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     const lock = await holdLock(t.url, `LOCK TABLE pg_catalog.pg_subscription IN EXCLUSIVE MODE`)
     const run = spawnCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1', '--subscribe', '--source', src])
     try {
-      await before(run, waitLockWait(server.url(), t.db, APPLY, /CREATE SUBSCRIPTION/, 90_000))
+      await before_(run, waitLockWait(server.url(), t.db, APPLY, /CREATE SUBSCRIPTION/, 90_000))
       expect(await applyPhase(t.url)).toBe('subscribe')
       await kill(run)
     } finally {
@@ -291,5 +291,231 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
       srcSums = await checksums(src, TABLES)
     }
     await abandon(t.url, 'snapshot_apply')
+  })
+
+  // ---- snapshot generate ----
+
+  /** parent and small only (fast); the schema extraction still locks every table and view of the schema, as pg_dump does. */
+  const genArgs = (out: string, extra: string[] = []) => [
+    'snapshot', 'generate', '-d', src, '--output', out, '--direct', '--parallel', '1', '--compression', 'none', '--table', 'public.parent', '--table', 'public.small', ...extra,
+  ]
+  const kept = (id: string) => ({slot: `steep_${id.toLowerCase()}`, publication: `steep_pub_${id.toLowerCase()}`})
+  let genReference: ReturnType<typeof manifestContent> | undefined
+  /** A clean run of the same selection (no slot to clean up), to compare a recovered snapshot with. */
+  const reference = async () => {
+    if (!genReference) {
+      const out = path.join(dir, 'gen-reference')
+      const r = await runCli(genArgs(out, ['--no-slot']), {timeoutMs: 100_000})
+      expect(r.code, r.stderr).toBe(0)
+      genReference = manifestContent(out)
+    }
+    return genReference
+  }
+
+  /** After a takeover: verified, identical to the clean run, no temporary file, one slot and publication per complete snapshot; then deleted. */
+  const expectRecoveredSnapshot = async (out: string, id: string, before: Awaited<ReturnType<typeof slotsAndPublications>>) => {
+    expect((await runCli(['snapshot', 'verify', out])).code).toBe(0)
+    expect(manifestContent(out)).toEqual(await reference())
+    expect(filesUnder(out).filter((f) => f.endsWith('.partial'))).toEqual([])
+    const sp = await slotsAndPublications(src)
+    expect(sp.slots.map((x) => x.slot_name).sort()).toEqual([...before.slots.map((x) => x.slot_name), kept(id).slot].sort())
+    expect(sp.publications.sort()).toEqual([...before.publications, kept(id).publication].sort())
+    expect((await runCli(['snapshot', 'delete', id, '-d', src, '--drop-slot'])).code).toBe(0)
+    expect(await slotsAndPublications(src)).toEqual(before)
+  }
+
+  it('generate killed in the schema extraction (test-only failpoint, its locks held): no manifest, no file; the takeover completes identical to a clean run, one slot per snapshot', async () => {
+    await reference()
+    const before = await slotsAndPublications(src)
+    const out = path.join(dir, 'gen-schema')
+    // The test-only failpoint: the extraction's locks are held, no DDL read yet (see src/lib/failpoint.ts
+    // for why a lock from outside cannot hold it there).
+    const run = spawnCliEnv(genArgs(out), {STEEP_REPL_FAILPOINT: 'generate:schema'})
+    await before_(run, waitStderr(run, 'failpoint generate:schema: paused'))
+    const locks = await sql(server.url(), `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.datname = $1 AND a.application_name = $2 AND l.relation IS NOT NULL AND l.mode = 'AccessShareLock' AND l.granted`, [srcDb, SNAP])
+    expect(locks.length).toBeGreaterThan(0)
+    await kill(run)
+    await waitBackendsGone(server.url(), srcDb, SNAP)
+    expect(filesUnder(out)).toEqual([])
+    const job = await newestJob(src, 'snapshot_generate')
+    expect(job).toMatchObject({status: 'running', attempts: 1})
+    const id = job.params.snapshotId as string
+    // The kept slot and its publication outlive the killed command until the takeover.
+    const sp = await slotsAndPublications(src)
+    expect(sp.slots.map((x) => x.slot_name)).toContain(kept(id).slot)
+    expect(sp.publications).toContain(kept(id).publication)
+    const fin = await takeOverJob(src, job.id, 'snapshot_generate')
+    expect(fin.status, fin.error_message ?? '').toBe('complete')
+    expect(fin.attempts).toBe(2)
+    await expectRecoveredSnapshot(out, id, before)
+  })
+
+  it('generate killed while writing the manifest (test-only failpoint): never a manifest.json, only its .partial; the takeover replaces it and completes identical', async () => {
+    const before = await slotsAndPublications(src)
+    const out = path.join(dir, 'gen-manifest')
+    const run = spawnCliEnv(genArgs(out), {STEEP_REPL_FAILPOINT: 'generate:manifest'})
+    await before_(run, waitStderr(run, 'failpoint generate:manifest: paused'))
+    await kill(run)
+    expect(existsSync(path.join(out, 'manifest.json'))).toBe(false)
+    const partial = readFileSync(path.join(out, 'manifest.json.partial'), 'utf8')
+    expect(partial.length).toBeGreaterThan(0)
+    expect(() => JSON.parse(partial)).toThrow()
+    expect((await runCli(['snapshot', 'verify', out])).code).toBe(2)
+    const job = await newestJob(src, 'snapshot_generate')
+    expect(job).toMatchObject({status: 'running', attempts: 1})
+    const id = job.params.snapshotId as string
+    const fin = await takeOverJob(src, job.id, 'snapshot_generate')
+    expect(fin.status, fin.error_message ?? '').toBe('complete')
+    await expectRecoveredSnapshot(out, id, before)
+  })
+
+  it('generate --no-slot killed while writing the manifest: a plain re-run is refused (exit 2), --force replaces the partial snapshot', async () => {
+    const before = await slotsAndPublications(src)
+    const out = path.join(dir, 'gen-manifest-noslot')
+    const run = spawnCliEnv(genArgs(out, ['--no-slot']), {STEEP_REPL_FAILPOINT: 'generate:manifest'})
+    await before_(run, waitStderr(run, 'failpoint generate:manifest: paused'))
+    await kill(run)
+    expect(existsSync(path.join(out, 'manifest.json'))).toBe(false)
+    await waitFor('the temporary slot to go', async () => JSON.stringify(await slotsAndPublications(src)) === JSON.stringify(before))
+    const plain = await runCli(genArgs(out, ['--no-slot']))
+    expect(plain.code, plain.stderr).toBe(2)
+    expect(plain.stderr).toMatch(/is not empty/)
+    const forced = await runCli(genArgs(out, ['--no-slot', '--force']), {timeoutMs: 100_000})
+    expect(forced.code, forced.stderr).toBe(0)
+    expect((await runCli(['snapshot', 'verify', out])).code).toBe(0)
+    expect(manifestContent(out)).toEqual(await reference())
+    expect(filesUnder(out).filter((f) => f.endsWith('.partial'))).toEqual([])
+    expect(await slotsAndPublications(src)).toEqual(before)
+    await abandon(src, 'snapshot_generate')
+  })
+
+  // ---- node init ----
+
+  const initArgs = (id: string, url: string, extra: string[] = []) => ['node', 'init', id, '--from', 'src', '-d', url, '--source', src, '--direct', '--parallel', '1', ...extra]
+  const initNamesOf = (id: string) => ({slot: `steep_sub_${id}_from_src`, publication: `steep_pub_src_to_${id}`, subscription: `steep_sub_${id}_from_src`})
+  const nodeState = async (url: string, id: string) => (await sql(url, `SELECT init_state FROM steep_repl.nodes WHERE node_id = $1`, [id]))[0]?.init_state
+  const initProgress = async (url: string, id: string) => (await sql(url, `SELECT phase, created_tables FROM steep_repl.init_progress WHERE node_id = $1`, [id]).catch(() => []))[0]
+  /** What an init leaves: its slot and publication on the source, its subscription and the relations on the target. */
+  const initLeftovers = async (url: string, id: string) => {
+    const nm = initNamesOf(id)
+    return {
+      slot: (await sql(src, `SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1`, [nm.slot]))[0].n,
+      publication: (await sql(src, `SELECT count(*)::int AS n FROM pg_publication WHERE pubname = $1`, [nm.publication]))[0].n,
+      subscription: (await sql(url, `SELECT count(*)::int AS n FROM pg_subscription WHERE subname = $1`, [nm.subscription]))[0].n,
+      relations: (await objectShape(url)).relations,
+    }
+  }
+
+  /** The documented recovery of a killed init: node cancel (exit 0, cleans up), then node init again (exit 0), identical to the source. */
+  const cancelThenInitAgain = async (t: {url: string; db: string}, id: string, cancelled: Record<string, unknown>): Promise<void> => {
+    // A killed init still counts as running: init again is refused until it is cancelled (exit 1, state).
+    const refused = await runCli(initArgs(id, t.url))
+    expect(refused.code, refused.stderr).toBe(1)
+    expect(refused.stderr).toMatch(/node init starts from uninitialized or failed/)
+    const cancel = await runCli(['node', 'cancel', id, '-d', t.url, '--source', src, '--json'])
+    expect(cancel.code, cancel.stderr).toBe(0)
+    expect(cancel.json()).toMatchObject({...cancelled, slotDropped: true, publicationDropped: true, state: 'failed'})
+    expect(await initLeftovers(t.url, id)).toEqual({slot: 0, publication: 0, subscription: 0, relations: []})
+    expect(await nodeState(t.url, id)).toBe('failed')
+    const again = await runCli(initArgs(id, t.url), {timeoutMs: 100_000})
+    expect(again.code, again.stderr).toBe(0)
+    expect(await nodeState(t.url, id)).toBe('synchronized')
+    expect(await checksums(t.url, TABLES)).toEqual(await checksums(src, TABLES))
+    expect(await objectShape(t.url)).toEqual(await objectShape(src))
+    // Not needed any more: the replication of this node.
+    const nm = initNamesOf(id)
+    await sql(t.url, `ALTER SUBSCRIPTION ${nm.subscription} DISABLE; ALTER SUBSCRIPTION ${nm.subscription} SET (slot_name = NONE); DROP SUBSCRIPTION ${nm.subscription}`)
+    await waitFor('the slot to be released', async () => (await sql(src, `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, [nm.slot]))[0]?.active === false)
+    await sql(src, `SELECT pg_drop_replication_slot($1); DROP PUBLICATION ${nm.publication}`.replace('$1', `'${nm.slot}'`))
+  }
+
+  it('node init killed in pre-data (its CREATE TABLE waits): node cancel drops the slot and publication; init again gives the source', async () => {
+    const t = await newTarget()
+    await registerTarget(t.url, 'pk1', server.info.port)
+    // The blocker (an uncommitted table of a name the pre-data creates) takes a transaction id, and
+    // creating the init's slot waits for every transaction that has one: so first a gate after the
+    // slot — the init's INSERT into init_slots waits for a SHARE lock (no transaction id) — then the
+    // blocker, then the gate opens.
+    const gate = await holdLock(t.url, `LOCK TABLE steep_repl.init_slots IN SHARE MODE`)
+    const run = spawnCli(initArgs('pk1', t.url))
+    let blocker: Awaited<ReturnType<typeof holdLock>> | undefined
+    try {
+      await before_(run, waitLockWait(server.url(), t.db, INIT, /init_slots/))
+      blocker = await holdLock(t.url, `CREATE TABLE public.small (x int)`)
+      await gate.release()
+      await before_(run, waitLockWait(server.url(), t.db, INIT, /CREATE TABLE/))
+      expect(await nodeState(t.url, 'pk1')).toBe('copying')
+      await kill(run)
+    } finally {
+      await gate.release()
+      await blocker?.release()
+    }
+    await waitBackendsGone(server.url(), t.db, INIT)
+    await waitBackendsGone(server.url(), srcDb, INIT)
+    // The pre-data transaction is gone whole; the slot and the publication stay until node cancel.
+    expect(await initLeftovers(t.url, 'pk1')).toMatchObject({slot: 1, publication: 1, subscription: 0})
+    await cancelThenInitAgain(t, 'pk1', {tablesDropped: 0})
+  })
+
+  it('node init killed in post-data (a statement on the partitioned table waits): node cancel drops what it created; init again gives the source', async () => {
+    const t = await newTarget()
+    await registerTarget(t.url, 'pk2', server.info.port)
+    const run = spawnCli(initArgs('pk2', t.url))
+    let lock: Awaited<ReturnType<typeof holdLock>> | undefined
+    try {
+      await before_(run, waitFor('the init to commit its pre-data', async () => (await initProgress(t.url, 'pk2'))?.created_tables != null, 90_000, 20))
+      lock = await holdLock(t.url, `LOCK TABLE ONLY public.events IN ROW EXCLUSIVE MODE`)
+      const w = await before_(run, waitLockWait(server.url(), t.db, INIT, /events/, 90_000))
+      expect(w.query).toMatch(/ALTER|CREATE/)
+      // Every row is in: the kill lands after the data phase.
+      expect(await checksums(t.url, TABLES)).toEqual(await checksums(src, TABLES))
+      await kill(run)
+    } finally {
+      await lock?.release()
+    }
+    await waitBackendsGone(server.url(), t.db, INIT)
+    await cancelThenInitAgain(t, 'pk2', {})
+  })
+
+  it('node init killed in catch-up (its subscription streams, its worker waits): node cancel drops subscription, slot, publication and tables; init again gives the source', async () => {
+    const t = await newTarget()
+    await registerTarget(t.url, 'pk3', server.info.port)
+    const nm = initNamesOf('pk3')
+    // CREATE SUBSCRIPTION waits on pg_subscription (this file's own server) while the test arranges the catch-up.
+    const subLock = await holdLock(t.url, `LOCK TABLE pg_catalog.pg_subscription IN EXCLUSIVE MODE`)
+    const run = spawnCli(initArgs('pk3', t.url, ['--max-lag', '1kB']))
+    let rowLock: Awaited<ReturnType<typeof holdLock>> | undefined
+    try {
+      await before_(run, waitLockWait(server.url(), t.db, INIT, /CREATE SUBSCRIPTION/, 90_000))
+      // Changes after the init's snapshot, and a lock on the target that stops the new
+      // subscription's worker at the first of them: the lag stays over --max-lag.
+      await sql(src, `INSERT INTO small (s) SELECT 'after the snapshot ' || i FROM generate_series(1, 3000) i`)
+      rowLock = await holdLock(t.url, `LOCK TABLE public.small IN SHARE MODE`)
+      await subLock.release()
+      await before_(
+        run,
+        waitFor(
+          'the subscription worker to wait for the lock',
+          async () =>
+            (
+              await sql(
+                server.url(),
+                `SELECT 1 FROM pg_stat_activity a JOIN pg_stat_subscription s ON s.pid = a.pid WHERE s.subname = $1 AND a.wait_event_type = 'Lock'`,
+                [nm.subscription],
+              )
+            ).length > 0,
+          90_000,
+          50,
+        ),
+      )
+      expect(await nodeState(t.url, 'pk3')).toBe('catching_up')
+      await kill(run)
+    } finally {
+      await subLock.release()
+      await rowLock?.release()
+    }
+    await waitBackendsGone(server.url(), t.db, INIT)
+    expect(await initLeftovers(t.url, 'pk3')).toMatchObject({slot: 1, publication: 1, subscription: 1})
+    await cancelThenInitAgain(t, 'pk3', {subscriptionDropped: true})
   })
 })

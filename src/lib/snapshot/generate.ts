@@ -58,7 +58,9 @@ export interface GenerateResult {
   manifest: Manifest
 }
 
-const KNOWN_ENTRIES = new Set([MANIFEST_FILE, 'schema', 'data'])
+// What a snapshot directory holds, and the manifest's temporary name (a run killed while it wrote
+// the manifest leaves it; --force and a retry of the job replace it like the rest).
+const KNOWN_ENTRIES = new Set([MANIFEST_FILE, `${MANIFEST_FILE}.partial`, 'schema', 'data'])
 
 /** The output directory must be empty, or hold only a previous snapshot when --force is given. */
 export async function prepareOutputDir(dir: string, force: boolean): Promise<void> {
@@ -166,6 +168,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     rep?.phase('schema')
     // Locks first, as pg_dump does: from here no DDL can change a selected table until the end.
     await lockSnapshotRelations(ddlReader, o.selection)
+    await failpoint('generate:schema')
     const tables = selectTables(await listDataTables(ddlReader), o.selection)
     for (const t of tables) if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(ddlReader, t)
     // The DDL is read and written while the data is copied (it is needed only for the manifest).
