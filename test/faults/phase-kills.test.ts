@@ -40,7 +40,7 @@ import {
   waitStderr,
 } from './harness.js'
 
-const BIG = 150_000
+const BIG = 30_000
 const TABLES = ['public.parent', 'public.big', 'public.small', 'public.events']
 const APPLY = 'steep-repl apply'
 const INIT = 'steep-repl node init'
@@ -179,25 +179,35 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     await abandon(t.url, 'snapshot_apply')
   })
 
-  it('apply killed during the index builds: the build in flight is rolled back, --resume builds the rest and the result is the clean one', async () => {
+  it('apply killed during the index builds (one waits): the builds that did not commit are redone by --resume; the result is the clean one', async () => {
     const t = await newTarget()
     const run = spawnCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1'])
-    // Polled on one connection in the target database (regclass names resolve per database).
+    // While the loader holds big (TRUNCATE … COPY, ACCESS EXCLUSIVE until its commit), the test asks
+    // for ROW EXCLUSIVE on it: granted after the load, ahead of the index builds (SHARE), which wait.
     const probe = await adminClient(t.url)
+    let lock: pg.Client | undefined
     try {
       await before_(
         run,
         waitFor(
-          'an index build of big by the apply',
-          async () => (await probe.query(`SELECT 1 FROM pg_stat_progress_create_index WHERE datname = current_database() AND relid = to_regclass('public.big')`)).rows.length > 0,
+          'the apply to load big',
+          async () =>
+            (await probe.query(`SELECT 1 FROM pg_locks WHERE database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND relation = to_regclass('public.big') AND mode = 'AccessExclusiveLock' AND granted`)).rows.length > 0,
           90_000,
           5,
         ),
       )
+      lock = await adminClient(t.url)
+      await lock.query('BEGIN')
+      void lock.query('LOCK TABLE public.big IN ROW EXCLUSIVE MODE').catch(() => {})
+      const w = await before_(run, waitLockWait(server.url(), t.db, APPLY, /CREATE (UNIQUE )?INDEX/, 90_000))
+      expect(w.query).toMatch(/ON public\.big /)
+      await kill(run)
     } finally {
       await probe.end()
+      await lock?.query('ROLLBACK').catch(() => {})
+      await lock?.end().catch(() => {})
     }
-    await kill(run)
     await waitBackendsGone(server.url(), t.db, APPLY)
     // The kill landed among big's builds: not all of its indexes exist.
     const built = await sql(t.url, `SELECT count(*)::int AS n FROM pg_index WHERE indrelid = 'big'::regclass`)
@@ -407,11 +417,13 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
   }
 
   /** The documented recovery of a killed init: node cancel (exit 0, cleans up), then node init again (exit 0), identical to the source. */
-  const cancelThenInitAgain = async (t: {url: string; db: string}, id: string, cancelled: Record<string, unknown>): Promise<void> => {
-    // A killed init still counts as running: init again is refused until it is cancelled (exit 1, state).
-    const refused = await runCli(initArgs(id, t.url))
-    expect(refused.code, refused.stderr).toBe(1)
-    expect(refused.stderr).toMatch(/node init starts from uninitialized or failed/)
+  const cancelThenInitAgain = async (t: {url: string; db: string}, id: string, cancelled: Record<string, unknown>, checkRefused = false): Promise<void> => {
+    if (checkRefused) {
+      // A killed init still counts as running: init again is refused until it is cancelled (exit 1, state).
+      const refused = await runCli(initArgs(id, t.url))
+      expect(refused.code, refused.stderr).toBe(1)
+      expect(refused.stderr).toMatch(/node init starts from uninitialized or failed/)
+    }
     const cancel = await runCli(['node', 'cancel', id, '-d', t.url, '--source', src, '--json'])
     expect(cancel.code, cancel.stderr).toBe(0)
     expect(cancel.json()).toMatchObject({...cancelled, slotDropped: true, publicationDropped: true, state: 'failed'})
@@ -454,7 +466,7 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     await waitBackendsGone(server.url(), srcDb, INIT)
     // The pre-data transaction is gone whole; the slot and the publication stay until node cancel.
     expect(await initLeftovers(t.url, 'pk1')).toMatchObject({slot: 1, publication: 1, subscription: 0})
-    await cancelThenInitAgain(t, 'pk1', {tablesDropped: 0})
+    await cancelThenInitAgain(t, 'pk1', {tablesDropped: 0, objectsDropped: 0}, true)
   })
 
   it('node init killed in post-data (a statement on the partitioned table waits): node cancel drops what it created; init again gives the source', async () => {
@@ -474,7 +486,7 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
       await lock?.release()
     }
     await waitBackendsGone(server.url(), t.db, INIT)
-    await cancelThenInitAgain(t, 'pk2', {})
+    await cancelThenInitAgain(t, 'pk2', {tablesDropped: 6})
   })
 
   it('node init killed in catch-up (its subscription streams, its worker waits): node cancel drops subscription, slot, publication and tables; init again gives the source', async () => {
@@ -516,6 +528,6 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     }
     await waitBackendsGone(server.url(), t.db, INIT)
     expect(await initLeftovers(t.url, 'pk3')).toMatchObject({slot: 1, publication: 1, subscription: 1})
-    await cancelThenInitAgain(t, 'pk3', {subscriptionDropped: true})
+    await cancelThenInitAgain(t, 'pk3', {subscriptionDropped: true, tablesDropped: 6})
   })
 })
