@@ -117,11 +117,6 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     expect(await objectShape(url)).toEqual(srcShape)
   }
 
-  const resume = async (url: string, extra: string[] = []): Promise<void> => {
-    const r = await runCli(['snapshot', 'apply', '-d', url, '--input', clean, '--direct', '--parallel', '1', '--resume', ...extra], {timeoutMs: 100_000})
-    expect(r.code, r.stderr).toBe(0)
-  }
-
   beforeAll(async () => {
     server = await startTestServer({settings: {wal_retrieve_retry_interval: '200ms'}})
     await sql(server.url(), `CREATE DATABASE ${srcDb}`)
@@ -158,33 +153,35 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
   })
 
   // ---- snapshot apply ----
+  // One target, one chain: each kill lands in the --resume run that follows the previous kill, so
+  // every resume continues from what a killed run left, and only the end is compared with the source.
 
-  it('apply killed in pre-data (its CREATE TABLE waits): nothing of it stays, --resume gives the clean result', async () => {
-    const t = await newTarget()
+  let at: {url: string; db: string}
+  const applyArgs = (extra: string[] = []) => ['snapshot', 'apply', '-d', at.url, '--input', clean, '--direct', '--parallel', '1', ...extra]
+
+  it('apply killed in pre-data (its CREATE TABLE waits): nothing of it stays, no resume state', async () => {
+    at = await newTarget()
     // An uncommitted table of a name the pre-data creates: its CREATE TABLE waits for this transaction.
-    const blocker = await holdLock(t.url, `CREATE TABLE public.small (x int)`)
-    const run = spawnCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1'])
+    const blocker = await holdLock(at.url, `CREATE TABLE public.small (x int)`)
+    const run = spawnCli(applyArgs())
     try {
-      await before_(run, waitLockWait(server.url(), t.db, APPLY, /[\s\S]/))
+      const w = await before_(run, waitLockWait(server.url(), at.db, APPLY, /[\s\S]/))
+      expect(w.query).toMatch(/CREATE/)
       await kill(run)
     } finally {
       await blocker.release()
     }
-    await waitBackendsGone(server.url(), t.db, APPLY)
+    await waitBackendsGone(server.url(), at.db, APPLY)
     // The pre-data is one transaction: none of it committed, and no resume state either.
-    expect((await objectShape(t.url)).relations).toEqual([])
-    expect(await applyPhase(t.url)).toBeUndefined()
-    await resume(t.url)
-    await expectSameAsSource(t.url)
-    await abandon(t.url, 'snapshot_apply')
+    expect((await objectShape(at.url)).relations).toEqual([])
+    expect(await applyPhase(at.url)).toBeUndefined()
   })
 
-  it('apply killed during the index builds (one waits): the builds that did not commit are redone by --resume; the result is the clean one', async () => {
-    const t = await newTarget()
-    const run = spawnCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1'])
+  it('apply --resume killed during the index builds (one waits): the loaded rows stay, the build in flight is rolled back; a plain apply is refused (exit 1)', async () => {
+    const run = spawnCli(applyArgs(['--resume']))
     // While the loader holds big (TRUNCATE … COPY, ACCESS EXCLUSIVE until its commit), the test asks
     // for ROW EXCLUSIVE on it: granted after the load, ahead of the index builds (SHARE), which wait.
-    const probe = await adminClient(t.url)
+    const probe = await adminClient(at.url)
     let lock: pg.Client | undefined
     try {
       await before_(
@@ -192,15 +189,19 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
         waitFor(
           'the apply to load big',
           async () =>
-            (await probe.query(`SELECT 1 FROM pg_locks WHERE database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND relation = to_regclass('public.big') AND mode = 'AccessExclusiveLock' AND granted`)).rows.length > 0,
+            (
+              await probe.query(
+                `SELECT 1 FROM pg_locks WHERE database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND relation = to_regclass('public.big') AND mode = 'AccessExclusiveLock' AND granted`,
+              )
+            ).rows.length > 0,
           90_000,
           5,
         ),
       )
-      lock = await adminClient(t.url)
+      lock = await adminClient(at.url)
       await lock.query('BEGIN')
       void lock.query('LOCK TABLE public.big IN ROW EXCLUSIVE MODE').catch(() => {})
-      const w = await before_(run, waitLockWait(server.url(), t.db, APPLY, /CREATE (UNIQUE )?INDEX/, 90_000))
+      const w = await before_(run, waitLockWait(server.url(), at.db, APPLY, /CREATE (UNIQUE )?INDEX/, 90_000))
       expect(w.query).toMatch(/ON public\.big /)
       await kill(run)
     } finally {
@@ -208,99 +209,86 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
       await lock?.query('ROLLBACK').catch(() => {})
       await lock?.end().catch(() => {})
     }
-    await waitBackendsGone(server.url(), t.db, APPLY)
+    await waitBackendsGone(server.url(), at.db, APPLY)
+    expect(await applyPhase(at.url)).toBe('data')
+    expect((await checksums(at.url, ['public.big']))['public.big']).toBe(srcSums['public.big'])
     // The kill landed among big's builds: not all of its indexes exist.
-    const built = await sql(t.url, `SELECT count(*)::int AS n FROM pg_index WHERE indrelid = 'big'::regclass`)
+    const built = await sql(at.url, `SELECT count(*)::int AS n FROM pg_index WHERE indrelid = 'big'::regclass`)
     const want = await sql(src, `SELECT count(*)::int AS n FROM pg_index WHERE indrelid = 'big'::regclass`)
     expect(built[0].n).toBeLessThan(want[0].n)
     // Without --resume the stopped apply is refused (exit 1, docs/exit-codes.md: state).
-    const refused = await runCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct'])
+    const refused = await runCli(applyArgs())
     expect(refused.code, refused.stderr).toBe(1)
-    expect(refused.stderr).toMatch(/stopped in phase \S+ on this database; continue it with --resume/)
-    await resume(t.url)
-    await expectSameAsSource(t.url)
-    await abandon(t.url, 'snapshot_apply')
+    expect(refused.stderr).toMatch(/stopped in phase data on this database; continue it with --resume/)
   })
 
-  it('apply killed in post-data (a statement on the partitioned table waits): --resume runs what did not commit; the result is the clean one', async () => {
-    const t = await newTarget()
-    const run = spawnCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1'])
-    let lock: Awaited<ReturnType<typeof holdLock>> | undefined
+  it('apply --resume killed in post-data (a statement on the partitioned table waits): the phase stays post-data', async () => {
+    // ROW EXCLUSIVE on the root alone: loading partitions does not conflict; post-data's statements on the root wait.
+    const lock = await holdLock(at.url, `LOCK TABLE ONLY public.events IN ROW EXCLUSIVE MODE`)
+    const run = spawnCli(applyArgs(['--resume']))
     try {
-      // Once the pre-data committed, ROW EXCLUSIVE on the root alone: the data phase loads the
-      // partitions (which does not conflict), post-data's statements on the root wait.
-      await before_(run, waitFor('the apply to reach the data phase', async () => (await applyPhase(t.url)) === 'data', 90_000, 20))
-      lock = await holdLock(t.url, `LOCK TABLE ONLY public.events IN ROW EXCLUSIVE MODE`)
-      const w = await before_(run, waitLockWait(server.url(), t.db, APPLY, /events/, 90_000))
-      expect(await applyPhase(t.url)).toBe('post-data')
+      const w = await before_(run, waitLockWait(server.url(), at.db, APPLY, /events/, 90_000))
       expect(w.query).toMatch(/ALTER|CREATE/)
+      expect(await applyPhase(at.url)).toBe('post-data')
       await kill(run)
     } finally {
-      await lock?.release()
+      await lock.release()
     }
-    await waitBackendsGone(server.url(), t.db, APPLY)
-    expect(await applyPhase(t.url)).toBe('post-data')
-    expect(await checksums(t.url, TABLES)).toEqual(srcSums)
-    await resume(t.url)
-    await expectSameAsSource(t.url)
-    await abandon(t.url, 'snapshot_apply')
+    await waitBackendsGone(server.url(), at.db, APPLY)
+    expect(await applyPhase(at.url)).toBe('post-data')
+    expect(await checksums(at.url, TABLES)).toEqual(srcSums)
   })
 
-  it('apply killed in the sequences phase (setval waits): --resume sets every sequence; values and is_called equal the source', async () => {
-    const t = await newTarget()
-    const run = spawnCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1'])
-    let lock: Awaited<ReturnType<typeof holdLock>> | undefined
+  it('apply --resume killed in the sequences phase (setval waits): the phase stays sequences', async () => {
+    // ALTER SEQUENCE holds SHARE ROW EXCLUSIVE until the rollback; setval needs ROW EXCLUSIVE.
+    const lock = await holdLock(at.url, `ALTER SEQUENCE public.seq_used INCREMENT BY 1`)
+    const run = spawnCli(applyArgs(['--resume']))
     try {
-      await before_(run, waitFor('the apply to reach the data phase', async () => (await applyPhase(t.url)) === 'data', 90_000, 20))
-      // ALTER SEQUENCE holds SHARE ROW EXCLUSIVE until the rollback; setval needs ROW EXCLUSIVE.
-      lock = await holdLock(t.url, `ALTER SEQUENCE public.seq_used INCREMENT BY 1`)
-      await before_(run, waitLockWait(server.url(), t.db, APPLY, /setval/, 90_000))
-      expect(await applyPhase(t.url)).toBe('sequences')
+      await before_(run, waitLockWait(server.url(), at.db, APPLY, /setval/, 90_000))
+      expect(await applyPhase(at.url)).toBe('sequences')
       await kill(run)
     } finally {
-      await lock?.release()
+      await lock.release()
     }
-    await waitBackendsGone(server.url(), t.db, APPLY)
-    expect(await applyPhase(t.url)).toBe('sequences')
-    await resume(t.url)
-    await expectSameAsSource(t.url)
-    await abandon(t.url, 'snapshot_apply')
+    await waitBackendsGone(server.url(), at.db, APPLY)
+    expect(await applyPhase(at.url)).toBe('sequences')
   })
 
-  it('apply --subscribe killed while CREATE SUBSCRIPTION waits: --resume ends with exactly one subscription at the snapshot slot, and changes arrive', async () => {
-    const t = await newTarget()
+  it('apply --resume --subscribe killed while CREATE SUBSCRIPTION waits; the last --resume ends with the clean result, exactly one subscription at the snapshot slot, and changes arrive', async () => {
     const sub = `steep_sub_${cleanId.toLowerCase()}`
     // pg_subscription is shared by the cluster (this file's own server): CREATE SUBSCRIPTION waits.
-    const lock = await holdLock(t.url, `LOCK TABLE pg_catalog.pg_subscription IN EXCLUSIVE MODE`)
-    const run = spawnCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1', '--subscribe', '--source', src])
+    const lock = await holdLock(at.url, `LOCK TABLE pg_catalog.pg_subscription IN EXCLUSIVE MODE`)
+    const run = spawnCli(applyArgs(['--resume', '--subscribe', '--source', src]))
     try {
-      await before_(run, waitLockWait(server.url(), t.db, APPLY, /CREATE SUBSCRIPTION/, 90_000))
-      expect(await applyPhase(t.url)).toBe('subscribe')
+      await before_(run, waitLockWait(server.url(), at.db, APPLY, /CREATE SUBSCRIPTION/, 90_000))
+      expect(await applyPhase(at.url)).toBe('subscribe')
       await kill(run)
     } finally {
       await lock.release()
     }
     // The statement that was waiting may still complete in its orphaned backend: the subscription
     // then exists, and --resume must take it as its own rather than fail or make a second one.
-    await waitBackendsGone(server.url(), t.db, APPLY)
-    expect(await applyPhase(t.url)).toBe('subscribe')
-    await resume(t.url, ['--subscribe', '--source', src])
-    expect(await applyPhase(t.url)).toBe('done')
+    await waitBackendsGone(server.url(), at.db, APPLY)
+    expect(await applyPhase(at.url)).toBe('subscribe')
+    const r = await runCli(applyArgs(['--resume', '--subscribe', '--source', src]), {timeoutMs: 100_000})
+    expect(r.code, r.stderr).toBe(0)
+    expect(await applyPhase(at.url)).toBe('done')
     try {
-      expect(await sql(t.url, `SELECT subname, subenabled, subslotname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`)).toEqual([
+      expect(await sql(at.url, `SELECT subname, subenabled, subslotname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())`)).toEqual([
         {subname: sub, subenabled: true, subslotname: `steep_${cleanId.toLowerCase()}`},
       ])
-      await expectSameAsSource(t.url)
+      // Every table, index, constraint and sequence as in the source at the snapshot; no stray object.
+      await expectSameAsSource(at.url)
       // Changes after the snapshot arrive (exactly once: the checksums match).
       await sql(src, `UPDATE parent SET name = name || '!' WHERE id <= 10`)
       const want = await checksums(src, ['public.parent'])
-      await waitFor('the subscription to bring the change', async () => JSON.stringify(await checksums(t.url, ['public.parent'])) === JSON.stringify(want), 60_000, 200)
+      await waitFor('the subscription to bring the change', async () => JSON.stringify(await checksums(at.url, ['public.parent'])) === JSON.stringify(want), 60_000, 200)
     } finally {
+      await sql(at.url, `ALTER SUBSCRIPTION ${sub} DISABLE; ALTER SUBSCRIPTION ${sub} SET (slot_name = NONE); DROP SUBSCRIPTION ${sub}`)
       await sql(src, `UPDATE parent SET name = rtrim(name, '!') WHERE id <= 10`)
-      await sql(t.url, `ALTER SUBSCRIPTION ${sub} DISABLE; ALTER SUBSCRIPTION ${sub} SET (slot_name = NONE); DROP SUBSCRIPTION ${sub}`)
-      srcSums = await checksums(src, TABLES)
     }
-    await abandon(t.url, 'snapshot_apply')
+    // The killed runs' jobs keep their dead leases; not run again over the result by a worker later.
+    await abandon(at.url, 'snapshot_apply')
   })
 
   // ---- snapshot generate ----
@@ -416,93 +404,83 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     }
   }
 
-  /** The documented recovery of a killed init: node cancel (exit 0, cleans up), then node init again (exit 0), identical to the source. */
-  const cancelThenInitAgain = async (t: {url: string; db: string}, id: string, cancelled: Record<string, unknown>, checkRefused = false): Promise<void> => {
-    if (checkRefused) {
-      // A killed init still counts as running: init again is refused until it is cancelled (exit 1, state).
-      const refused = await runCli(initArgs(id, t.url))
-      expect(refused.code, refused.stderr).toBe(1)
-      expect(refused.stderr).toMatch(/node init starts from uninitialized or failed/)
-    }
+  /** The documented recovery of a killed init, node cancel: exit 0, and nothing of the init is left anywhere. */
+  const cancelInit = async (t: {url: string; db: string}, id: string, cancelled: Record<string, unknown>): Promise<void> => {
     const cancel = await runCli(['node', 'cancel', id, '-d', t.url, '--source', src, '--json'])
     expect(cancel.code, cancel.stderr).toBe(0)
     expect(cancel.json()).toMatchObject({...cancelled, slotDropped: true, publicationDropped: true, state: 'failed'})
     expect(await initLeftovers(t.url, id)).toEqual({slot: 0, publication: 0, subscription: 0, relations: []})
     expect(await nodeState(t.url, id)).toBe('failed')
-    const again = await runCli(initArgs(id, t.url), {timeoutMs: 100_000})
-    expect(again.code, again.stderr).toBe(0)
-    expect(await nodeState(t.url, id)).toBe('synchronized')
-    expect(await checksums(t.url, TABLES)).toEqual(await checksums(src, TABLES))
-    expect(await objectShape(t.url)).toEqual(await objectShape(src))
-    // Not needed any more: the replication of this node.
-    const nm = initNamesOf(id)
-    await sql(t.url, `ALTER SUBSCRIPTION ${nm.subscription} DISABLE; ALTER SUBSCRIPTION ${nm.subscription} SET (slot_name = NONE); DROP SUBSCRIPTION ${nm.subscription}`)
-    await waitFor('the slot to be released', async () => (await sql(src, `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, [nm.slot]))[0]?.active === false)
-    await sql(src, `SELECT pg_drop_replication_slot($1); DROP PUBLICATION ${nm.publication}`.replace('$1', `'${nm.slot}'`))
   }
 
-  it('node init killed in pre-data (its CREATE TABLE waits): node cancel drops the slot and publication; init again gives the source', async () => {
-    const t = await newTarget()
-    await registerTarget(t.url, 'pk1', server.info.port)
+  // One target, one chain: node init killed, node cancel, node init again (killed in a later phase), … and the last init completes.
+  let it_: {url: string; db: string}
+  const NODE = 'pk1'
+
+  it('node init killed in pre-data (its CREATE TABLE waits): refused again until cancelled (exit 1); node cancel drops the slot and publication', async () => {
+    it_ = await newTarget()
+    await registerTarget(it_.url, NODE, server.info.port)
     // The blocker (an uncommitted table of a name the pre-data creates) takes a transaction id, and
     // creating the init's slot waits for every transaction that has one: so first a gate after the
     // slot — the init's INSERT into init_slots waits for a SHARE lock (no transaction id) — then the
     // blocker, then the gate opens.
-    const gate = await holdLock(t.url, `LOCK TABLE steep_repl.init_slots IN SHARE MODE`)
-    const run = spawnCli(initArgs('pk1', t.url))
+    const gate = await holdLock(it_.url, `LOCK TABLE steep_repl.init_slots IN SHARE MODE`)
+    const run = spawnCli(initArgs(NODE, it_.url))
     let blocker: Awaited<ReturnType<typeof holdLock>> | undefined
     try {
-      await before_(run, waitLockWait(server.url(), t.db, INIT, /init_slots/))
-      blocker = await holdLock(t.url, `CREATE TABLE public.small (x int)`)
+      await before_(run, waitLockWait(server.url(), it_.db, INIT, /init_slots/))
+      blocker = await holdLock(it_.url, `CREATE TABLE public.small (x int)`)
       await gate.release()
-      await before_(run, waitLockWait(server.url(), t.db, INIT, /CREATE TABLE/))
-      expect(await nodeState(t.url, 'pk1')).toBe('copying')
+      await before_(run, waitLockWait(server.url(), it_.db, INIT, /CREATE TABLE/))
+      expect(await nodeState(it_.url, NODE)).toBe('copying')
       await kill(run)
     } finally {
       await gate.release()
       await blocker?.release()
     }
-    await waitBackendsGone(server.url(), t.db, INIT)
+    await waitBackendsGone(server.url(), it_.db, INIT)
     await waitBackendsGone(server.url(), srcDb, INIT)
     // The pre-data transaction is gone whole; the slot and the publication stay until node cancel.
-    expect(await initLeftovers(t.url, 'pk1')).toMatchObject({slot: 1, publication: 1, subscription: 0})
-    await cancelThenInitAgain(t, 'pk1', {tablesDropped: 0, objectsDropped: 0}, true)
+    expect(await initLeftovers(it_.url, NODE)).toEqual({slot: 1, publication: 1, subscription: 0, relations: []})
+    // A killed init still counts as running: init again is refused until it is cancelled (exit 1, state).
+    const refused = await runCli(initArgs(NODE, it_.url))
+    expect(refused.code, refused.stderr).toBe(1)
+    expect(refused.stderr).toMatch(/node init starts from uninitialized or failed/)
+    await cancelInit(it_, NODE, {tablesDropped: 0, objectsDropped: 0})
   })
 
-  it('node init killed in post-data (a statement on the partitioned table waits): node cancel drops what it created; init again gives the source', async () => {
-    const t = await newTarget()
-    await registerTarget(t.url, 'pk2', server.info.port)
-    const run = spawnCli(initArgs('pk2', t.url))
+  it('node init killed in post-data (a statement on the partitioned table waits): node cancel drops its tables, views and sequences too', async () => {
+    const run = spawnCli(initArgs(NODE, it_.url))
     let lock: Awaited<ReturnType<typeof holdLock>> | undefined
     try {
-      await before_(run, waitFor('the init to commit its pre-data', async () => (await initProgress(t.url, 'pk2'))?.created_tables != null, 90_000, 20))
-      lock = await holdLock(t.url, `LOCK TABLE ONLY public.events IN ROW EXCLUSIVE MODE`)
-      const w = await before_(run, waitLockWait(server.url(), t.db, INIT, /events/, 90_000))
+      await before_(run, waitFor('the init to commit its pre-data', async () => (await initProgress(it_.url, NODE))?.created_tables != null, 90_000, 20))
+      lock = await holdLock(it_.url, `LOCK TABLE ONLY public.events IN ROW EXCLUSIVE MODE`)
+      const w = await before_(run, waitLockWait(server.url(), it_.db, INIT, /events/, 90_000))
       expect(w.query).toMatch(/ALTER|CREATE/)
       // Every row is in: the kill lands after the data phase.
-      expect(await checksums(t.url, TABLES)).toEqual(await checksums(src, TABLES))
+      expect(await checksums(it_.url, TABLES)).toEqual(await checksums(src, TABLES))
       await kill(run)
     } finally {
       await lock?.release()
     }
-    await waitBackendsGone(server.url(), t.db, INIT)
-    await cancelThenInitAgain(t, 'pk2', {tablesDropped: 6})
+    await waitBackendsGone(server.url(), it_.db, INIT)
+    // Six tables (the partitioned root among them); the four other relations it created (a view and
+    // three sequences: gone with their tables, or dropped).
+    await cancelInit(it_, NODE, {tablesDropped: 6, objectsDropped: 4})
   })
 
-  it('node init killed in catch-up (its subscription streams, its worker waits): node cancel drops subscription, slot, publication and tables; init again gives the source', async () => {
-    const t = await newTarget()
-    await registerTarget(t.url, 'pk3', server.info.port)
-    const nm = initNamesOf('pk3')
+  it('node init killed in catch-up (its subscription streams, its worker waits): node cancel drops subscription, slot, publication and tables; the next init gives the source', async () => {
+    const nm = initNamesOf(NODE)
     // CREATE SUBSCRIPTION waits on pg_subscription (this file's own server) while the test arranges the catch-up.
-    const subLock = await holdLock(t.url, `LOCK TABLE pg_catalog.pg_subscription IN EXCLUSIVE MODE`)
-    const run = spawnCli(initArgs('pk3', t.url, ['--max-lag', '1kB']))
+    const subLock = await holdLock(it_.url, `LOCK TABLE pg_catalog.pg_subscription IN EXCLUSIVE MODE`)
+    const run = spawnCli(initArgs(NODE, it_.url, ['--max-lag', '1kB']))
     let rowLock: Awaited<ReturnType<typeof holdLock>> | undefined
     try {
-      await before_(run, waitLockWait(server.url(), t.db, INIT, /CREATE SUBSCRIPTION/, 90_000))
+      await before_(run, waitLockWait(server.url(), it_.db, INIT, /CREATE SUBSCRIPTION/, 90_000))
       // Changes after the init's snapshot, and a lock on the target that stops the new
       // subscription's worker at the first of them: the lag stays over --max-lag.
       await sql(src, `INSERT INTO small (s) SELECT 'after the snapshot ' || i FROM generate_series(1, 3000) i`)
-      rowLock = await holdLock(t.url, `LOCK TABLE public.small IN SHARE MODE`)
+      rowLock = await holdLock(it_.url, `LOCK TABLE public.small IN SHARE MODE`)
       await subLock.release()
       await before_(
         run,
@@ -511,8 +489,9 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
           async () =>
             (
               await sql(
-                server.url(),
-                `SELECT 1 FROM pg_stat_activity a JOIN pg_stat_subscription s ON s.pid = a.pid WHERE s.subname = $1 AND a.wait_event_type = 'Lock'`,
+                it_.url,
+                `SELECT 1 FROM pg_stat_subscription s JOIN pg_locks l ON l.pid = s.pid
+                  WHERE s.subname = $1 AND NOT l.granted AND l.relation = (SELECT c.oid FROM pg_class c WHERE c.relname = 'small' AND c.relnamespace = 'public'::regnamespace)`,
                 [nm.subscription],
               )
             ).length > 0,
@@ -520,14 +499,28 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
           50,
         ),
       )
-      expect(await nodeState(t.url, 'pk3')).toBe('catching_up')
+      // Its lag is what keeps the init in catch-up: over --max-lag, the node not yet synchronized.
+      const [lag] = await sql(src, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text AS bytes FROM pg_replication_slots WHERE slot_name = $1`, [nm.slot])
+      expect(Number(lag.bytes)).toBeGreaterThan(1024)
+      expect(await nodeState(it_.url, NODE)).toBe('catching_up')
       await kill(run)
     } finally {
       await subLock.release()
       await rowLock?.release()
     }
-    await waitBackendsGone(server.url(), t.db, INIT)
-    expect(await initLeftovers(t.url, 'pk3')).toMatchObject({slot: 1, publication: 1, subscription: 1})
-    await cancelThenInitAgain(t, 'pk3', {subscriptionDropped: true, tablesDropped: 6})
+    await waitBackendsGone(server.url(), it_.db, INIT)
+    expect(await initLeftovers(it_.url, NODE)).toMatchObject({slot: 1, publication: 1, subscription: 1})
+    await cancelInit(it_, NODE, {subscriptionDropped: true, tablesDropped: 6, objectsDropped: 4})
+
+    // After three killed inits, one that runs to the end: identical to the source.
+    const again = await runCli(initArgs(NODE, it_.url), {timeoutMs: 100_000})
+    expect(again.code, again.stderr).toBe(0)
+    expect(await nodeState(it_.url, NODE)).toBe('synchronized')
+    expect(await checksums(it_.url, TABLES)).toEqual(await checksums(src, TABLES))
+    expect(await objectShape(it_.url)).toEqual(await objectShape(src))
+    // Not needed any more: the replication of this node.
+    await sql(it_.url, `ALTER SUBSCRIPTION ${nm.subscription} DISABLE; ALTER SUBSCRIPTION ${nm.subscription} SET (slot_name = NONE); DROP SUBSCRIPTION ${nm.subscription}`)
+    await waitFor('the slot to be released', async () => (await sql(src, `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, [nm.slot]))[0]?.active === false)
+    await sql(src, `SELECT pg_drop_replication_slot('${nm.slot}'); DROP PUBLICATION ${nm.publication}`)
   })
 })
