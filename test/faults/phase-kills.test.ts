@@ -5,17 +5,22 @@
 // mid-copy; docs/reliability.md is the table of the cases.
 //
 // Each phase is held open from outside, never hit by timing: the test holds a lock that the phase
-// needs (an uncommitted CREATE TABLE of one of the names the pre-data creates, ROW EXCLUSIVE on a
-// partitioned table's root that only post-data statements lock, ALTER SEQUENCE's lock that setval
-// waits for, a lock on pg_subscription that CREATE SUBSCRIPTION waits for, a view's lock that the
-// schema extraction's pg_dump-style locks wait for), sees the CLI's backend wait for it in
-// pg_stat_activity, and kills the CLI there. The index builds are watched in
-// pg_stat_progress_create_index. The manifest write lasts a millisecond: there the test-only
-// failpoint STEEP_REPL_FAILPOINT=generate:manifest (src/lib/failpoint.ts) pauses the CLI with half
-// of manifest.json written under its temporary name.
+// needs, sees the CLI's backend wait for it (pg_stat_activity, pg_locks), and kills the CLI there.
+// The locks: an uncommitted CREATE TABLE of a name the pre-data creates; ROW EXCLUSIVE on big,
+// queued while the loader holds it, so that its index builds wait; ROW EXCLUSIVE on a partitioned
+// table's root, which only post-data statements conflict with; ALTER SEQUENCE's lock, which setval
+// waits for; EXCLUSIVE on pg_subscription, which CREATE SUBSCRIPTION waits for; SHARE on a
+// subscribed table, which stops the new subscription's worker in catch-up. Two moments cannot be
+// held that way, and a test-only failpoint (src/lib/failpoint.ts, STEEP_REPL_FAILPOINT, inert
+// without it) pauses the CLI there: generate holding the schema extraction's locks (from outside
+// only ACCESS EXCLUSIVE would block them, and that lock takes a transaction id, which the slot
+// creation before it waits for), and generate with half of manifest.json written under its
+// temporary name (a millisecond).
 //
-// One dedicated server: the subscribe cases lock the cluster-wide pg_subscription catalog, which
-// must not stall the other files' subscriptions on the shared server.
+// The apply kills are a chain on one target (each kill lands in the --resume after the previous
+// one), the node init kills a chain on one node (kill, node cancel, init again); the end of each
+// chain is compared with the source. One dedicated server: the cases lock the cluster-wide
+// pg_subscription catalog, which must not stall other files' subscriptions on the shared server.
 
 import {existsSync, readdirSync, readFileSync, rmSync, mkdtempSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
