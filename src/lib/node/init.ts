@@ -633,8 +633,8 @@ export interface CreatedObject {
  * Removes what an init created: the subscription on the target (its slot detached first), the slot
  * and publication on the source, the tables the init created on the target, then the other objects
  * it created (views, sequences, functions, types, schemas: `tables` entries with a `drop`), in the
- * reverse order of their creation, each without CASCADE — one that something else now depends on
- * is left, and counted out.
+ * reverse order of their creation, each DROP … IF EXISTS without CASCADE (objectsDropped counts those
+ * now gone, some with their tables) — one that something else now depends on is left, and not counted.
  */
 export async function cleanupInit(
   target: pg.Client,

@@ -45,7 +45,7 @@ export interface CancelResult {
   slotDropped: boolean
   publicationDropped: boolean
   tablesDropped: number
-  /** Views, sequences, functions, types and schemas the init created (besides its tables). */
+  /** Views, sequences, functions, types and schemas the init created besides its tables, now gone (dropped, or gone with a table). */
   objectsDropped: number
   state: 'failed'
 }
