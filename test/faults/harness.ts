@@ -154,3 +154,106 @@ export async function workerRun(url: string, operation: string, id: string, time
     }
   }
 }
+
+// ---- Added for phase-kills.test.ts (SIGKILL in every phase) ----
+
+/** spawnCli with extra environment variables (e.g. STEEP_REPL_FAILPOINT, test-only). */
+export function spawnCliEnv(args: string[], extra: Record<string, string>): Spawned {
+  const saved: Record<string, string | undefined> = {}
+  for (const [k, v] of Object.entries(extra)) {
+    saved[k] = process.env[k]
+    process.env[k] = v
+  }
+  try {
+    return spawnCli(args)
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    }
+  }
+}
+
+/** Waits until the spawned CLI printed `text` on stderr (a failpoint's "paused" line). */
+export async function waitStderr(run: Spawned, text: string, timeoutMs = 90_000): Promise<void> {
+  let err = ''
+  run.child.stderr!.on('data', (d) => (err += d))
+  await waitFor(`"${text}" on the CLI's stderr`, async () => err.includes(text), timeoutMs, 20)
+}
+
+/**
+ * A backend of the CLI (its application_name) in database `db` that waits for a heavyweight lock:
+ * the phase the test holds open with a lock of its own. Returns its pid and query.
+ */
+export async function waitLockWait(serverUrl: string, db: string, app: string, queryPattern: RegExp, timeoutMs = 60_000): Promise<{pid: number; query: string}> {
+  return waitFor(
+    `a "${app}" backend in ${db} waiting for a lock in ${queryPattern}`,
+    async () => {
+      const rows = await sql<{pid: number; query: string}>(
+        serverUrl,
+        `SELECT pid, query FROM pg_stat_activity WHERE datname = $1 AND application_name = $2 AND wait_event_type = 'Lock'`,
+        [db, app],
+      )
+      return rows.find((r) => queryPattern.test(r.query))
+    },
+    timeoutMs,
+    25,
+  )
+}
+
+/** Waits until no backend of `app` is left in `db` (a killed client's backends notice and go). */
+export async function waitBackendsGone(serverUrl: string, db: string, app: string, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    `the "${app}" backends in ${db} to go`,
+    async () => (await sql(serverUrl, `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = $2`, [db, app])).length === 0,
+    timeoutMs,
+    50,
+  )
+}
+
+/**
+ * What a restore must reproduce beside the rows, in one comparable value: the relations of the
+ * non-system schemas (kind, name), every index's definition, every constraint's definition and
+ * whether it is validated, and every sequence's last_value and is_called. steep_repl is left out.
+ */
+export async function objectShape(url: string): Promise<{relations: string[]; indexes: string[]; constraints: string[]; sequences: string[]}> {
+  const user = `n.nspname NOT IN ('pg_catalog', 'information_schema', 'steep_repl', 'pg_toast')`
+  const relations = await sql<{r: string}>(url, `SELECT c.relkind::text || ' ' || n.nspname || '.' || c.relname AS r FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${user} AND c.relkind <> 't' ORDER BY 1`)
+  const indexes = await sql<{r: string}>(url, `SELECT pg_get_indexdef(i.indexrelid) AS r FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE ${user} ORDER BY 1`)
+  const constraints = await sql<{r: string}>(
+    url,
+    `SELECT co.conrelid::regclass::text || ' ' || co.conname || ' ' || pg_get_constraintdef(co.oid) || CASE WHEN co.convalidated THEN '' ELSE ' (not valid)' END AS r
+       FROM pg_constraint co JOIN pg_namespace n ON n.oid = co.connamespace WHERE ${user} ORDER BY 1`,
+  )
+  const seqs = await sql<{q: string}>(url, `SELECT format('%I.%I', n.nspname, c.relname) AS q FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND ${user} ORDER BY 1`)
+  const sequences: string[] = []
+  for (const s of seqs) {
+    const [v] = await sql<{last_value: string; is_called: boolean}>(url, `SELECT last_value::text, is_called FROM ${s.q}`)
+    sequences.push(`${s.q} ${v!.last_value} ${v!.is_called}`)
+  }
+  return {relations: relations.map((x) => x.r), indexes: indexes.map((x) => x.r), constraints: constraints.map((x) => x.r), sequences}
+}
+
+/**
+ * The takeover path of a job whose executor died: its lease is expired (as if its time had passed;
+ * the length of a lease is not what is tested) and a `steep-repl worker` on `queueUrl` reclaims and
+ * finishes it. Returns the job's final row (status, attempts, error_message).
+ */
+export async function takeOverJob(queueUrl: string, jobId: string, operations: string, timeoutMs = 100_000): Promise<{status: string; attempts: number; error_message: string | null}> {
+  await sql(queueUrl, `UPDATE steep_repl.work_queue SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [jobId])
+  const worker = spawnCli(['worker', '-d', queueUrl, '--operations', operations, '--poll-interval', '1s'])
+  try {
+    return await waitFor(
+      `job ${jobId} to finish on the worker`,
+      async () => {
+        const [j] = await sql(queueUrl, `SELECT status, attempts, error_message FROM steep_repl.work_queue WHERE id = $1`, [jobId])
+        return j.status === 'complete' || j.status === 'failed' ? j : undefined
+      },
+      timeoutMs,
+      200,
+    )
+  } finally {
+    worker.child.kill('SIGTERM')
+    await worker.done
+  }
+}

@@ -23,7 +23,7 @@ export default class NodeCancel extends BaseCommand<typeof NodeCancel> {
     const src = this.flags.source ? await this.connection(this.flags.source, '--source') : null
     const r = await cancelInit(db, src, this.args.id, {log: (m) => this.note(m)})
     if (!this.jsonEnabled()) {
-      const done = [r.jobCancelled ? `job ${r.jobCancelled} cancelled` : '', r.subscriptionDropped ? 'subscription dropped' : '', r.slotDropped ? 'slot dropped' : '', r.publicationDropped ? 'publication dropped' : '', r.tablesDropped ? `${r.tablesDropped} created tables dropped` : '']
+      const done = [r.jobCancelled ? `job ${r.jobCancelled} cancelled` : '', r.subscriptionDropped ? 'subscription dropped' : '', r.slotDropped ? 'slot dropped' : '', r.publicationDropped ? 'publication dropped' : '', r.tablesDropped ? `${r.tablesDropped} created tables dropped` : '', r.objectsDropped ? `${r.objectsDropped} other created objects dropped` : '']
         .filter(Boolean)
         .join(', ')
       this.log(`initialization of ${r.nodeId} cancelled${done ? `: ${done}` : ''}; node is failed`)

@@ -112,6 +112,17 @@ export async function existingOnTarget(c: pg.Client, tables: Array<{schema: stri
   return new Set(r.rows.map((x) => `${x.s}.${x.n}`))
 }
 
+/** Which of the given relations (any kind) exist on the target, as schema.name keys. */
+async function existingRelations(c: pg.Client, rels: Array<{schema: string; name: string}>): Promise<Set<string>> {
+  if (!rels.length) return new Set()
+  const r = await c.query<{s: string; n: string}>(
+    `SELECT n.nspname AS s, c.relname AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    [rels.map((t) => t.schema), rels.map((t) => t.name)],
+  )
+  return new Set(r.rows.map((x) => `${x.s}.${x.n}`))
+}
+
 /**
  * Tables whose rows can move in COPY's binary format: both servers of the same major version, and
  * every column of a built-in type (or an array, domain or enum over them), all of which have
@@ -135,6 +146,41 @@ async function binaryEligible(source: pg.Client, target: pg.Client, tables: Data
     [tables.map((t) => t.schema), tables.map((t) => t.name)],
   )
   return new Set(r.rows.map((x) => `${x.s}.${x.n}`))
+}
+
+/** The partitioned tables above the given partitions, every level (none for plain tables). */
+async function partitionAncestors(c: pg.Client, tables: DataTable[]): Promise<Array<{schema: string; name: string}>> {
+  const parts = tables.filter((t) => t.partition)
+  if (!parts.length) return []
+  const r = await c.query<{schema: string; name: string}>(
+    `SELECT DISTINCT an.nspname AS schema, ac.relname AS name
+       FROM unnest($1::text[], $2::text[]) AS t(s, n)
+       JOIN pg_namespace ns ON ns.nspname = t.s
+       JOIN pg_class c ON c.relnamespace = ns.oid AND c.relname = t.n
+       CROSS JOIN LATERAL pg_partition_ancestors(c.oid) AS a(relid)
+       JOIN pg_class ac ON ac.oid = a.relid
+       JOIN pg_namespace an ON an.oid = ac.relnamespace
+      WHERE ac.oid <> c.oid
+      ORDER BY 1, 2`,
+    [parts.map((t) => t.schema), parts.map((t) => t.name)],
+  )
+  return r.rows
+}
+
+/**
+ * The statement that removes what `st` is about to create, when that object does not exist on the
+ * target yet (null: it exists, or its kind is not one an init removes: extensions and the like stay).
+ */
+async function dropIfNew(c: pg.Client, st: DdlStatement): Promise<string | null> {
+  let probe: {text: string; value: string}
+  if (st.kind === 'schema') probe = {text: 'to_regnamespace($1)', value: pg.escapeIdentifier(st.name)}
+  else if (st.kind === 'sequence' || st.kind === 'view' || st.kind === 'materialized view') probe = {text: 'to_regclass($1)', value: qualified({schema: st.schema ?? '', name: st.name})}
+  else if (st.kind === 'type' || st.kind === 'domain') probe = {text: 'to_regtype($1)', value: qualified({schema: st.schema ?? '', name: st.name})}
+  else if ((st.kind === 'function' || st.kind === 'procedure') && st.drop) probe = {text: 'to_regprocedure($1)', value: st.drop.replace(/^DROP (FUNCTION|PROCEDURE) IF EXISTS /, '').replace(/;$/, '')}
+  else return null
+  const r = await c.query<{missing: boolean}>(`SELECT ${probe.text} IS NULL AS missing`, [probe.value])
+  if (!r.rows[0]!.missing) return null
+  return st.kind === 'schema' ? `DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(st.name)};` : (st.drop ?? null)
 }
 
 /** Upserts init_progress (the upstream table) with what `node progress` shows. */
@@ -276,7 +322,8 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
   let slot: ExportedSlot | undefined
   let createdPublication = false
   let createdSubscription = false
-  const createdTables: DataTable[] = []
+  const createdTables: Array<{schema: string; name: string}> = []
+  const createdOther: CreatedObject[] = []
   let stateTouched = false
   try {
     rep.phase('prepare')
@@ -326,19 +373,35 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     const ddl = selectStatements(await extractSchemaDdl(main, {schemas: o.selection.schemas, lockTables: true}), o.selection)
     const binaryTables = await binaryEligible(main, control, tables)
     const toCreate = tables.filter((t) => !existing.has(key(t)))
-    const createSet = new Set(toCreate.map(key))
-    // Statements of tables that exist on the target are skipped; objects that are not tables
-    // (schemas, types, functions) are created when missing.
+    // The partitioned tables above the partitions to create (they hold no rows, so they are not in
+    // the data list) are created too when the target lacks them, and dropped with them on failure.
+    const ancestors = await partitionAncestors(main, toCreate)
+    const presentAncestors = await existingOnTarget(control, ancestors)
+    const newAncestors = ancestors.filter((a) => !presentAncestors.has(key(a)))
+    // Views and materialized views the target lacks are created too, with what belongs to them
+    // (their statements name themselves as their table; a refresh fills a materialized view).
+    const views = ddl.preData.filter((st) => (st.kind === 'view' || st.kind === 'materialized view') && st.table).map((st) => st.table!)
+    const presentViews = await existingRelations(control, views)
+    const createSet = new Set([...toCreate, ...newAncestors, ...views.filter((v) => !presentViews.has(key(v)))].map(key))
+    // Statements of tables and views that exist on the target are skipped; objects that are not
+    // relations (schemas, types, functions) are created when missing.
     const wanted = (st: DdlStatement) => !st.table || createSet.has(key(st.table))
     await setInitState(control, o.nodeId, 'copying')
     await writeProgress(control, o.nodeId, {phase: 'copying', tables_total: tables.length})
     await control.query('BEGIN')
     await control.query(ddl.settings.join('\n'))
+    // What this init creates besides tables (schemas, types, functions, sequences, views), so that a
+    // failure or node cancel removes it too: each one's DROP … IF EXISTS (never CASCADE), in order.
+    const createdObjects: CreatedObject[] = []
     for (const st of ddl.preData.filter(wanted)) {
       await control.query('SAVEPOINT pre')
       try {
+        // Only what did not exist before is this init's (CREATE SCHEMA IF NOT EXISTS and CREATE OR
+        // REPLACE FUNCTION succeed over an object of the target's own).
+        const drop = st.kind === 'table' ? null : await dropIfNew(control, st)
         await control.query(st.sql)
         await control.query('RELEASE SAVEPOINT pre')
+        if (drop) createdObjects.push({schema: st.schema ?? '', name: st.name, kind: st.kind, drop})
       } catch (err) {
         const code = (err as {code?: string}).code ?? ''
         if (st.kind !== 'table' && DUPLICATE_CODES.has(code)) {
@@ -349,9 +412,13 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
         throw err
       }
     }
+    // Recorded in the pre-data's own transaction: a process killed right after the commit still
+    // leaves node cancel the list of what to drop.
+    const created = [...newAncestors, ...toCreate].map((t) => ({schema: t.schema, name: t.name}))
+    await writeProgress(control, o.nodeId, {created_tables: JSON.stringify([...created, ...createdObjects])})
     await control.query('COMMIT')
-    createdTables.push(...toCreate)
-    await writeProgress(control, o.nodeId, {created_tables: JSON.stringify(toCreate.map((t) => ({schema: t.schema, name: t.name})))})
+    createdTables.push(...created)
+    createdOther.push(...createdObjects)
     await control.query('RESET ALL')
 
     // Data: straight from the source's COPY into the target's COPY.
@@ -540,7 +607,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     for (const c of loaders) await c.query('ROLLBACK').catch(() => {})
     if (slot) await slot.conn.end().catch(() => {})
     if (stateTouched) {
-      await cleanupInit(control, src, {subscription: createdSubscription ? names.subscription : null, slot: slot ? names.slot : null, publication: createdPublication ? names.publication : null, tables: createdTables}).catch((e) =>
+      await cleanupInit(control, src, {subscription: createdSubscription ? names.subscription : null, slot: slot ? names.slot : null, publication: createdPublication ? names.publication : null, tables: [...createdTables, ...createdOther]}).catch((e) =>
         log(`cleanup after the failed init was incomplete: ${redact((e as Error).message)}`),
       )
       await control.query(`DELETE FROM steep_repl.init_slots WHERE slot_name = $1`, [names.slot]).catch(() => {})
@@ -557,29 +624,54 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
 }
 
 /**
+ * A non-table object that an init created on the target, as recorded in init_progress.created_tables
+ * beside the tables ({schema, name}): with the statement that drops it.
+ */
+export interface CreatedObject {
+  schema: string
+  name: string
+  kind: string
+  drop: string
+}
+
+/**
  * Removes what an init created: the subscription on the target (its slot detached first), the slot
- * and publication on the source, and the tables the init created on the target.
+ * and publication on the source, the tables the init created on the target, then the other objects
+ * it created (views, sequences, functions, types, schemas: `tables` entries with a `drop`), in the
+ * reverse order of their creation, each DROP … IF EXISTS without CASCADE (objectsDropped counts those
+ * now gone, some with their tables) — one that something else now depends on is left, and not counted.
  */
 export async function cleanupInit(
   target: pg.Client,
   source: pg.Client | null,
-  what: {subscription: string | null; slot: string | null; publication: string | null; tables: Array<{schema: string; name: string}>},
-): Promise<{subscriptionDropped: boolean; slotDropped: boolean; publicationDropped: boolean; tablesDropped: number}> {
+  what: {subscription: string | null; slot: string | null; publication: string | null; tables: Array<{schema: string; name: string; drop?: string}>},
+): Promise<{subscriptionDropped: boolean; slotDropped: boolean; publicationDropped: boolean; tablesDropped: number; objectsDropped: number}> {
   let subscriptionDropped = false
   if (what.subscription) subscriptionDropped = await dropSubscriptionKeepSlot(target, what.subscription)
   let slotDropped = false
   let publicationDropped = false
   if (source) ({slotDropped, publicationDropped} = await dropSlotAndPublication(source, what.slot, what.publication))
   let tablesDropped = 0
-  if (what.tables.length) {
-    const existing = await existingOnTarget(target, what.tables)
-    const list = what.tables.filter((t) => existing.has(key(t)))
+  const tables = what.tables.filter((t) => !t.drop)
+  if (tables.length) {
+    const existing = await existingOnTarget(target, tables)
+    const list = tables.filter((t) => existing.has(key(t)))
     if (list.length) {
       await target.query(`DROP TABLE IF EXISTS ${list.map((t) => qualified(t)).join(', ')} CASCADE`)
       tablesDropped = list.length
     }
   }
-  return {subscriptionDropped, slotDropped, publicationDropped, tablesDropped}
+  let objectsDropped = 0
+  for (const o of what.tables.filter((t) => t.drop).reverse()) {
+    // Its own transaction each: a refused drop (2BP01, a dependent object) leaves the others to go.
+    try {
+      await target.query(o.drop!)
+      objectsDropped++
+    } catch (err) {
+      if ((err as {code?: string}).code !== '2BP01') throw err
+    }
+  }
+  return {subscriptionDropped, slotDropped, publicationDropped, tablesDropped, objectsDropped}
 }
 
 /** Waits until the subscription runs and the slot's confirmed position is within maxLag of the source's WAL. */

@@ -45,6 +45,8 @@ export interface CancelResult {
   slotDropped: boolean
   publicationDropped: boolean
   tablesDropped: number
+  /** Views, sequences, functions, types and schemas the init created besides its tables, now gone (dropped, or gone with a table). */
+  objectsDropped: number
   state: 'failed'
 }
 
@@ -91,11 +93,11 @@ export async function cancelInit(target: ConnParams, source: ConnParams | null, 
         await setInitState(c, nodeId, 'failed')
         await writeProgress(c, nodeId, {phase: 'failed', error_message: 'reinit cancelled by node cancel'}).catch(() => {})
       }
-      return {nodeId, jobCancelled, subscriptionDropped: false, slotDropped: false, publicationDropped: false, tablesDropped: 0, state: 'failed'}
+      return {nodeId, jobCancelled, subscriptionDropped: false, slotDropped: false, publicationDropped: false, tablesDropped: 0, objectsDropped: 0, state: 'failed'}
     }
     // Whatever is still there (an executor that was killed cleaned nothing).
     const names = p?.sourceNode ? initNames(nodeId, p.sourceNode) : null
-    const created = ((await c.query(`SELECT created_tables FROM steep_repl.init_progress WHERE node_id = $1`, [nodeId])).rows[0]?.created_tables ?? []) as Array<{schema: string; name: string}>
+    const created = ((await c.query(`SELECT created_tables FROM steep_repl.init_progress WHERE node_id = $1`, [nodeId])).rows[0]?.created_tables ?? []) as Array<{schema: string; name: string; drop?: string}>
     let src: pg.Client | null = null
     if (source) {
       src = await openClient(source, {applicationName: 'steep-repl node cancel'})

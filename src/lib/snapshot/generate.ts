@@ -21,6 +21,7 @@ import {dropSlotAndPublication} from './cleanup.js'
 import {requirePublishable} from '../privileges.js'
 import {lockSnapshotRelations, snapshotDdl} from './ddl.js'
 import {runPool} from './pool.js'
+import {armed, failpoint} from '../failpoint.js'
 
 export interface Reporter {
   /**
@@ -58,7 +59,9 @@ export interface GenerateResult {
   manifest: Manifest
 }
 
-const KNOWN_ENTRIES = new Set([MANIFEST_FILE, 'schema', 'data'])
+// What a snapshot directory holds, and the manifest's temporary name (a run killed while it wrote
+// the manifest leaves it; --force and a retry of the job replace it like the rest).
+const KNOWN_ENTRIES = new Set([MANIFEST_FILE, `${MANIFEST_FILE}.partial`, 'schema', 'data'])
 
 /** The output directory must be empty, or hold only a previous snapshot when --force is given. */
 export async function prepareOutputDir(dir: string, force: boolean): Promise<void> {
@@ -101,13 +104,17 @@ async function checkSource(client: pg.Client): Promise<{serverVersion: string; s
   return {serverVersion: row.v, serverVersionNum: row.n, database: row.db}
 }
 
-async function writeText(file: string, text: string): Promise<{bytes: number; sha256: string}> {
+/** Writes `text` under a temporary name, renamed when complete (pause: a test-only failpoint half-way). */
+async function writeText(file: string, text: string, pause?: string): Promise<{bytes: number; sha256: string}> {
+  const buf = Buffer.from(text)
   const sink = new AtomicFileSink(file)
   await new Promise<void>((resolve, reject) => {
     sink.on('error', reject)
-    sink.end(text, () => resolve())
+    if (pause && armed(pause)) {
+      const half = buf.length >> 1
+      sink.write(buf.subarray(0, half), () => void failpoint(pause).then(() => sink.end(buf.subarray(half), () => resolve())))
+    } else sink.end(buf, () => resolve())
   })
-  const buf = Buffer.from(text)
   return {bytes: buf.length, sha256: createHash('sha256').update(buf).digest('hex')}
 }
 
@@ -163,6 +170,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     rep?.phase('schema')
     // Locks first, as pg_dump does: from here no DDL can change a selected table until the end.
     await lockSnapshotRelations(ddlReader, o.selection)
+    await failpoint('generate:schema')
     const tables = selectTables(await listDataTables(ddlReader), o.selection)
     for (const t of tables) if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(ddlReader, t)
     // The DDL is read and written while the data is copied (it is needed only for the manifest).
@@ -253,7 +261,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
         fileBytes: allParts.reduce((s, p) => s + p.fileBytes, 0),
       },
     })
-    await writeText(path.join(output, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n')
+    await writeText(path.join(output, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n', 'generate:manifest')
     rep?.phase('done')
     ok = true
     return {snapshotId, output, manifest}

@@ -1,0 +1,26 @@
+// Test-only failpoints, for the fault catalogue (test/faults/): a moment too short to catch from
+// outside (the manifest being written takes a millisecond) is made to last until the test kills the
+// process. STEEP_REPL_FAILPOINT=<name>[,<name>…] makes the process stop at each named point: it
+// prints "failpoint <name>: paused (pid N)" on stderr and waits until it is killed. Without the
+// variable (always, outside the tests) `armed` is false and `failpoint` returns at once.
+//
+// Points (each used by test/faults/phase-kills.test.ts):
+// - generate:schema — snapshot generate holds the schema extraction's locks (pg_dump's ACCESS SHARE
+//   on every table and view) and has read no DDL yet. From outside, only ACCESS EXCLUSIVE could hold
+//   it there, and that lock takes a transaction id, which the slot creation before waits for.
+// - generate:manifest — snapshot generate has written the first half of manifest.json under its
+//   temporary name (manifest.json.partial) and pauses before the rest and the rename.
+
+export function armed(name: string): boolean {
+  const v = process.env.STEEP_REPL_FAILPOINT
+  return Boolean(v) && v!.split(',').some((s) => s.trim() === name)
+}
+
+/** Pauses forever at `name` when it is armed (the test then kills the process); else returns. */
+export async function failpoint(name: string): Promise<void> {
+  if (!armed(name)) return
+  process.stderr.write(`failpoint ${name}: paused (pid ${process.pid})\n`)
+  // A timer keeps the event loop alive whatever else is open; the promise never settles.
+  setInterval(() => {}, 1 << 30)
+  await new Promise<never>(() => {})
+}
