@@ -41,7 +41,7 @@ describe('hashing on worker threads', () => {
     } as unknown as Manifest
     expect(await verifyFiles(dir, m, 2)).toMatchObject({ok: true, files: 8, bytes: 40 * 1024 * 1024 + 3 * schema.data.length})
     const bad = Buffer.from(parts[3]!.data)
-    bad[bad.length - 1] ^= 1
+    bad[bad.length - 1] = bad[bad.length - 1]! ^ 1
     writeFileSync(path.join(dir, parts[3]!.file), bad)
     const r = await verifyFiles(dir, m, 2)
     expect(r.ok).toBe(false)
