@@ -173,7 +173,7 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     expect(await slotsAndPublications(src)).toEqual(before)
   }
 
-  it('generate killed in prepare (publication committed, CREATE_REPLICATION_SLOT waiting): no file; the orphaned slot creation is cleaned up by the takeover, which completes identical to a clean run', async () => {
+  it('generate killed in prepare (publication committed, CREATE_REPLICATION_SLOT waiting): no file; the slot being created goes with its walsender; the takeover drops the publication and completes identical to a clean run', async () => {
     await reference()
     const before = await slotsAndPublications(src)
     const out = path.join(dir, 'gen-prepare')
@@ -201,11 +201,11 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     expect(await jobRow(src, job.id)).toMatchObject({status: 'running', attempts: 1})
     const left = await slotsAndPublications(src)
     expect(left.publications).toContain(kept(id).publication)
-    // The slot was ephemeral until its creation completed: the walsender, finding its client gone
-    // once the xid ended, exited and the slot went with it (seen on 15 and 18). Were it persisted
-    // first, the takeover below would drop it like any stale slot of the job.
-    expect(left.slots.filter((s) => s.slot_name === kept(id).slot && s.active)).toEqual([])
-    console.log('prepare left', JSON.stringify(left))
+    // The slot is ephemeral until its creation completes: once the xid ended, the walsender read
+    // the WAL written after it, found its client gone while waiting for that WAL, and exited; the
+    // slot went with it. Only the publication is left, for the takeover to drop.
+    expect(left.slots.map((s) => s.slot_name)).not.toContain(kept(id).slot)
+    expect(left).toEqual({slots: before.slots, publications: [...before.publications, kept(id).publication].sort()})
     const fin = await takeOverJob(src, job.id, 'snapshot_generate')
     expect(fin.status, fin.error_message ?? '').toBe('complete')
     expect(fin.attempts).toBe(2)
@@ -224,7 +224,9 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     expect(files.filter((f) => f.startsWith('data/')).length).toBe(2)
     expect(files.some((f) => f.startsWith('manifest'))).toBe(false)
     const verify = await runCli(['snapshot', 'verify', out])
-    expect(verify.code, verify.stderr).not.toBe(0)
+    // Usage (exit 2, docs/exit-codes.md): not a snapshot directory until the manifest exists.
+    expect(verify.code, verify.stderr).toBe(2)
+    expect(verify.stderr).toMatch(/is not a snapshot directory \(no manifest\.json\)/)
     const job = await newestJob(src, 'snapshot_generate')
     expect(job).toMatchObject({status: 'running', attempts: 1})
     const id = job.params.snapshotId as string
@@ -332,6 +334,8 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     expect(cancel.json()).toMatchObject({slotDropped: true, publicationDropped: true, tablesDropped: 0, objectsDropped: 0, state: 'failed'})
     expect(await initLeftovers(url)).toEqual({slot: 0, publication: 0, subscription: 0, relations: []})
     expect(await nodeState(url)).toBe('failed')
+    await expectNothingOpen(url)
+    await expectNothingOpen(src)
   }
 
   it('node init killed in prepare (slot and publication created, its bookkeeping waits): nothing copied; node cancel exits 0 and leaves nothing', async () => {
@@ -348,6 +352,11 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     }
     await waitBackendsGone(server.url(), nt.db, INIT)
     await waitBackendsGone(server.url(), srcDb, INIT)
+    expect(await initLeftovers(nt.url)).toEqual({slot: 1, publication: 1, subscription: 0, relations: []})
+    // The killed init still counts as under way: init again is refused (exit 1, state) until node cancel.
+    const refused = await runCli(initArgs(nt.url))
+    expect(refused.code, refused.stderr).toBe(1)
+    expect(refused.stderr).toMatch(/node init starts from uninitialized or failed/)
     expect(await initLeftovers(nt.url)).toEqual({slot: 1, publication: 1, subscription: 0, relations: []})
     await cancelInit(nt.url)
   })
