@@ -11,6 +11,7 @@ import {openClient} from '../connection/connect.js'
 import {conninfoOf} from '../connection/ref.js'
 import type {ConnParams} from '../connection/resolve.js'
 import {StateError, UsageError} from '../errors.js'
+import {failpoint} from '../failpoint.js'
 import {install} from '../install/migrations.js'
 import {requireReplicaSessions, requireSubscriptionRights} from '../privileges.js'
 import {copyFileToTable, qualified} from './copy.js'
@@ -116,6 +117,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     if (!v.ok) {
       throw new ManifestError(`snapshot verification failed; the target was not touched: ${v.problems.map((p) => `${p.file}: ${p.problem} (${p.detail})`).join('; ')}`)
     }
+    await failpoint('apply:verify')
   }
 
   const control = await openClient(o.target, {applicationName: 'steep-repl apply'})

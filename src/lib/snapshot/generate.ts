@@ -221,6 +221,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     rep?.phase('sequences')
     const sequences = await readSequences(readers[0]!, o.selection.schemas)
     const {preData, postData, postDataPlan, clean} = await schemaFiles
+    await failpoint('generate:sequences')
 
     rep?.phase('manifest')
     const mtables: ManifestTable[] = tables.map((t) => {
