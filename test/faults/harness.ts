@@ -3,8 +3,13 @@
 // per-table checksums to compare a resumed result with a clean one.
 
 import {type ChildProcess, spawn} from 'node:child_process'
-import {BIN} from '../helpers/cli.js'
-import {sql} from '../helpers/pg.js'
+import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs'
+import path from 'node:path'
+import type pg from 'pg'
+import {expect} from 'vitest'
+import {BIN, runCli} from '../helpers/cli.js'
+import {adminClient, sql} from '../helpers/pg.js'
+import {installSchema} from '../integration/merge-fixtures.js'
 
 export interface Spawned {
   child: ChildProcess
@@ -105,11 +110,10 @@ export async function waitWriting(serverUrl: string, db: string, timeoutMs = 60_
 
 import {shared} from '../helpers/pg.js'
 
-/** The shared-server-style Unix-socket conninfo (trust, no password) of database `db` on the shared test server. */
-export function socketConninfo(db: string): string {
-  const info = shared()
-  if (!/dbname=\S+/.test(info.socket)) throw new Error('the test server has no Unix-socket conninfo (container run?)')
-  return info.socket.replace(/dbname=\S+/, `dbname=${db}`)
+/** The Unix-socket conninfo (trust, no password) of database `db` on the shared test server (or the server whose socket conninfo is given). */
+export function socketConninfo(db: string, socket: string = shared().socket): string {
+  if (!/dbname=\S+/.test(socket)) throw new Error('the test server has no Unix-socket conninfo (container run?)')
+  return socket.replace(/dbname=\S+/, `dbname=${db}`)
 }
 
 /** One job's row, as the queue holds it. */
@@ -239,21 +243,112 @@ export async function objectShape(url: string): Promise<{relations: string[]; in
  * the length of a lease is not what is tested) and a `steep-repl worker` on `queueUrl` reclaims and
  * finishes it. Returns the job's final row (status, attempts, error_message).
  */
-export async function takeOverJob(queueUrl: string, jobId: string, operations: string, timeoutMs = 100_000): Promise<{status: string; attempts: number; error_message: string | null}> {
-  await sql(queueUrl, `UPDATE steep_repl.work_queue SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [jobId])
-  const worker = spawnCli(['worker', '-d', queueUrl, '--operations', operations, '--poll-interval', '1s'])
-  try {
-    return await waitFor(
-      `job ${jobId} to finish on the worker`,
-      async () => {
-        const [j] = await sql(queueUrl, `SELECT status, attempts, error_message FROM steep_repl.work_queue WHERE id = $1`, [jobId])
-        return j.status === 'complete' || j.status === 'failed' ? j : undefined
-      },
-      timeoutMs,
-      200,
-    )
-  } finally {
-    worker.child.kill('SIGTERM')
-    await worker.done
+export async function takeOverJob(queueUrl: string, jobId: string, operation: string, timeoutMs = 100_000): Promise<{status: string; attempts: number; error_message: string | null}> {
+  await expireLease(queueUrl, jobId)
+  return (await workerRun(queueUrl, operation, jobId, timeoutMs)).job
+}
+
+// ---- Shared by phase-kills.test.ts and more-phase-kills.test.ts ----
+
+/** Files under dir (relative paths), recursively. */
+export const filesUnder = (dir: string): string[] => (existsSync(dir) ? (readdirSync(dir, {recursive: true}) as string[]).filter((f) => statSync(path.join(dir, f)).isFile()).sort() : [])
+
+/** What must be identical between two snapshots of the same data: the schema files and each part's rows and data hash. */
+export const manifestContent = (dir: string) => {
+  const m = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'))
+  return {
+    schema: Object.fromEntries(Object.entries(m.schemaFiles).map(([k, v]) => [k, (v as {sha256: string}).sha256])),
+    tables: m.tables.map((t: any) => ({table: `${t.schema}.${t.name}`, rows: t.rows, parts: t.parts.map((p: any) => `${p.rows}:${p.dataSha256}`)})),
+    sequences: m.sequences,
   }
+}
+
+/** A session that holds a lock (or an xid) for the test, released with release(). */
+export async function holdLock(url: string, statements: string): Promise<{release: () => Promise<void>; client: pg.Client}> {
+  const client = await adminClient(url)
+  await client.query('BEGIN')
+  await client.query(statements)
+  let done = false
+  return {
+    client,
+    release: async () => {
+      if (done) return
+      done = true
+      await client.query('ROLLBACK').catch(() => {})
+      await client.end().catch(() => {})
+    },
+  }
+}
+
+/** Awaits `wait`, failing with the CLI's output if the CLI ended first (it was to be killed mid-phase). */
+export async function beforeEnd<T>(run: Spawned, wait: Promise<T>): Promise<T> {
+  const ended = run.done.then((r) => {
+    throw new Error(`the CLI ended before the phase was reached: code ${r.code}, signal ${r.signal}\n${r.stderr}${r.stdout}`)
+  })
+  return Promise.race([wait, ended])
+}
+
+/** SIGKILL, and the process did die of it. */
+export async function killCli(run: Spawned): Promise<void> {
+  run.child.kill('SIGKILL')
+  expect((await run.done).signal).toBe('SIGKILL')
+}
+
+/** The phase snapshot apply recorded on the target (undefined before its state exists). */
+export const applyPhase = async (url: string): Promise<string | undefined> => (await sql(url, `SELECT phase FROM steep_repl.snapshot_apply`).catch(() => []))[0]?.phase
+
+/**
+ * Generate runs of public.parent and public.small from `src()` into `dir`, and what a recovered
+ * (taken over) one must be: identical to a clean --no-slot run, verified, no temporary file, one
+ * slot and publication per complete snapshot; then deleted, the source as before.
+ */
+export function generateRecovery(src: () => string, dir: string) {
+  /** parent and small only (fast); the schema extraction still locks every table and view of the schema, as pg_dump does. */
+  const genArgs = (out: string, extra: string[] = []) => [
+    'snapshot', 'generate', '-d', src(), '--output', out, '--direct', '--parallel', '1', '--compression', 'none', '--table', 'public.parent', '--table', 'public.small', ...extra,
+  ]
+  const kept = (id: string) => ({slot: `steep_${id.toLowerCase()}`, publication: `steep_pub_${id.toLowerCase()}`})
+  let genReference: ReturnType<typeof manifestContent> | undefined
+  /** A clean run of the same selection (no slot to clean up), to compare a recovered snapshot with. */
+  const reference = async () => {
+    if (!genReference) {
+      const out = path.join(dir, 'gen-reference')
+      const r = await runCli(genArgs(out, ['--no-slot']), {timeoutMs: 100_000})
+      expect(r.code, r.stderr).toBe(0)
+      genReference = manifestContent(out)
+    }
+    return genReference
+  }
+  const expectRecoveredSnapshot = async (out: string, id: string, before: Awaited<ReturnType<typeof slotsAndPublications>>) => {
+    expect((await runCli(['snapshot', 'verify', out])).code).toBe(0)
+    expect(manifestContent(out)).toEqual(await reference())
+    expect(filesUnder(out).filter((f) => f.endsWith('.partial'))).toEqual([])
+    const sp = await slotsAndPublications(src())
+    expect(sp.slots.map((x) => x.slot_name).sort()).toEqual([...before.slots.map((x) => x.slot_name), kept(id).slot].sort())
+    expect(sp.publications.sort()).toEqual([...before.publications, kept(id).publication].sort())
+    expect((await runCli(['snapshot', 'delete', id, '-d', src(), '--drop-slot'])).code).toBe(0)
+    expect(await slotsAndPublications(src())).toEqual(before)
+  }
+  return {genArgs, kept, reference, expectRecoveredSnapshot}
+}
+
+/**
+ * The merge fixture of the merge fault cases: each table on node A holds ids 1..n with v = id,
+ * on node B ids n/2+1..1.5n with every tenth shared id negated (n/2 rows one-sided on each node,
+ * n/20 conflicts per table); steep_repl installed on A. `merged` is the checksum (see checksums)
+ * of every table on both nodes after a prefer-node-a merge: ids 1..1.5n, v = id.
+ */
+export async function twoSidedMergeTables(a: string, b: string, tables: string[], n: number): Promise<{beforeA: Record<string, string>; beforeB: Record<string, string>; merged: string}> {
+  for (const t of tables) {
+    await sql(a, `CREATE TABLE ${t} (id int PRIMARY KEY, v int NOT NULL); INSERT INTO ${t} SELECT i, i FROM generate_series(1, ${n}) i`)
+    await sql(
+      b,
+      `CREATE TABLE ${t} (id int PRIMARY KEY, v int NOT NULL);
+       INSERT INTO ${t} SELECT i, CASE WHEN i <= ${n} AND i % 10 = 0 THEN -i ELSE i END FROM generate_series(${n / 2 + 1}, ${n + n / 2}) i`,
+    )
+  }
+  await installSchema(a)
+  const [beforeA, beforeB] = [await checksums(a, tables), await checksums(b, tables)]
+  const [r] = await sql(a, `SELECT md5(string_agg(format('(%s,%s)', i, i), '|' ORDER BY i)) AS h FROM generate_series(1, ${n + n / 2}) i`)
+  return {beforeA, beforeB, merged: `${n + n / 2}:${r.h}`}
 }

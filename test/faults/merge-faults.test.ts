@@ -4,9 +4,8 @@
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {runCli} from '../helpers/cli.js'
-import {dropDatabase, freshDatabase, shared, sql} from '../helpers/pg.js'
-import {installSchema} from '../integration/merge-fixtures.js'
-import {checksums, spawnCli, waitWriting} from './harness.js'
+import {dropDatabase, freshDatabase, shared} from '../helpers/pg.js'
+import {checksums, spawnCli, twoSidedMergeTables, waitWriting} from './harness.js'
 
 const TABLES = ['public.t1', 'public.t2', 'public.t3']
 const N = 30_000 // rows per table on each node; half of them on both, 1 in 10 of those differing
@@ -20,19 +19,8 @@ describe('fault catalogue: merge run', {timeout: 120_000}, () => {
 
   beforeAll(async () => {
     ;[a, b] = await Promise.all([freshDatabase('fault_merge_a'), freshDatabase('fault_merge_b')])
-    for (const t of TABLES) {
-      await sql(a, `CREATE TABLE ${t} (id int PRIMARY KEY, v int NOT NULL); INSERT INTO ${t} SELECT i, i FROM generate_series(1, ${N}) i`)
-      await sql(
-        b,
-        `CREATE TABLE ${t} (id int PRIMARY KEY, v int NOT NULL);
-         INSERT INTO ${t} SELECT i, CASE WHEN i <= ${N} AND i % 10 = 0 THEN -i ELSE i END FROM generate_series(${N / 2 + 1}, ${N + N / 2}) i`,
-      )
-    }
-    await installSchema(a)
-    ;[beforeA, beforeB] = [await checksums(a, TABLES), await checksums(b, TABLES)]
     // prefer-node-a: both nodes end with ids 1..1.5N and v = id.
-    const [r] = await sql(a, `SELECT md5(string_agg(format('(%s,%s)', i, i), '|' ORDER BY i)) AS h FROM generate_series(1, ${N + N / 2}) i`)
-    merged = `${N + N / 2}:${r.h}`
+    ;({beforeA, beforeB, merged} = await twoSidedMergeTables(a, b, TABLES, N))
   }, 120_000)
 
   afterAll(async () => {

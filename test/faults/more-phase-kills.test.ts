@@ -19,13 +19,12 @@
 //
 // One dedicated server: the xid the generate case holds stalls every slot creation of the cluster.
 
-import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import type pg from 'pg'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {runCli} from '../helpers/cli.js'
-import {adminClient, sql, startTestServer, withDatabase} from '../helpers/pg.js'
+import {sql, startTestServer, withDatabase} from '../helpers/pg.js'
 import type {ServerHandle} from '../helpers/servers.js'
 import {installSchema} from '../integration/merge-fixtures.js'
 import {registerTarget} from '../integration/node-support.js'
@@ -42,6 +41,14 @@ import {
   waitFor,
   waitLockWait,
   waitStderr,
+  applyPhase,
+  beforeEnd,
+  filesUnder,
+  generateRecovery,
+  holdLock,
+  killCli,
+  socketConninfo,
+  twoSidedMergeTables,
 } from './harness.js'
 
 const TABLES = ['public.parent', 'public.big', 'public.small']
@@ -50,17 +57,6 @@ const INIT = 'steep-repl node init'
 const SNAP = 'steep-repl snapshot'
 const MERGE = 'steep-repl merge'
 
-const filesUnder = (dir: string): string[] => (existsSync(dir) ? (readdirSync(dir, {recursive: true}) as string[]).filter((f) => statSync(path.join(dir, f)).isFile()).sort() : [])
-
-/** What must be identical between two snapshots of the same data: the schema files and each part's rows and data hash. */
-const manifestContent = (dir: string) => {
-  const m = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'))
-  return {
-    schema: Object.fromEntries(Object.entries(m.schemaFiles).map(([k, v]) => [k, (v as {sha256: string}).sha256])),
-    tables: m.tables.map((t: any) => ({table: `${t.schema}.${t.name}`, rows: t.rows, parts: t.parts.map((p: any) => `${p.rows}:${p.dataSha256}`)})),
-    sequences: m.sequences,
-  }
-}
 
 describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/analyze, node init prepare/schema, merge analysis', {timeout: 120_000}, () => {
   let server: ServerHandle
@@ -77,37 +73,8 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     return {url: withDatabase(server.url(), db), db}
   }
 
-  /** A session that holds a lock (or an xid) for the test, released with release(). */
-  const holdLock = async (url: string, statements: string): Promise<{release: () => Promise<void>; client: pg.Client}> => {
-    const client = await adminClient(url)
-    await client.query('BEGIN')
-    await client.query(statements)
-    let done = false
-    return {
-      client,
-      release: async () => {
-        if (done) return
-        done = true
-        await client.query('ROLLBACK').catch(() => {})
-        await client.end().catch(() => {})
-      },
-    }
-  }
 
-  /** Awaits `wait`, failing with the CLI's output if the CLI ended first (it was to be killed mid-phase). */
-  const before_ = async <T,>(run: ReturnType<typeof spawnCli>, wait: Promise<T>): Promise<T> => {
-    const ended = run.done.then((r) => {
-      throw new Error(`the CLI ended before the phase was reached: code ${r.code}, signal ${r.signal}\n${r.stderr}${r.stdout}`)
-    })
-    return Promise.race([wait, ended])
-  }
 
-  const kill = async (run: ReturnType<typeof spawnCli>): Promise<void> => {
-    run.child.kill('SIGKILL')
-    expect((await run.done).signal).toBe('SIGKILL')
-  }
-
-  const applyPhase = async (url: string): Promise<string | undefined> => (await sql(url, `SELECT phase FROM steep_repl.snapshot_apply`).catch(() => []))[0]?.phase
 
   /** Backends of the test's own sessions aside: no session of the CLI, no temporary relation, no prepared transaction in `db`. */
   const expectNothingOpen = async (url: string): Promise<void> => {
@@ -146,32 +113,7 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
 
   // ---- snapshot generate ----
 
-  const genArgs = (out: string, extra: string[] = []) => [
-    'snapshot', 'generate', '-d', src, '--output', out, '--direct', '--parallel', '1', '--compression', 'none', '--table', 'public.parent', '--table', 'public.small', ...extra,
-  ]
-  const kept = (id: string) => ({slot: `steep_${id.toLowerCase()}`, publication: `steep_pub_${id.toLowerCase()}`})
-  let genReference: ReturnType<typeof manifestContent> | undefined
-  const reference = async () => {
-    if (!genReference) {
-      const out = path.join(dir, 'gen-reference')
-      const r = await runCli(genArgs(out, ['--no-slot']), {timeoutMs: 100_000})
-      expect(r.code, r.stderr).toBe(0)
-      genReference = manifestContent(out)
-    }
-    return genReference
-  }
-
-  /** After a takeover: verified, identical to the clean run, no temporary file, one slot and publication per complete snapshot; then deleted, the source as before. */
-  const expectRecoveredSnapshot = async (out: string, id: string, before: Awaited<ReturnType<typeof slotsAndPublications>>) => {
-    expect((await runCli(['snapshot', 'verify', out])).code).toBe(0)
-    expect(manifestContent(out)).toEqual(await reference())
-    expect(filesUnder(out).filter((f) => f.endsWith('.partial'))).toEqual([])
-    const sp = await slotsAndPublications(src)
-    expect(sp.slots.map((x) => x.slot_name).sort()).toEqual([...before.slots.map((x) => x.slot_name), kept(id).slot].sort())
-    expect(sp.publications.sort()).toEqual([...before.publications, kept(id).publication].sort())
-    expect((await runCli(['snapshot', 'delete', id, '-d', src, '--drop-slot'])).code).toBe(0)
-    expect(await slotsAndPublications(src)).toEqual(before)
-  }
+  const {genArgs, kept, reference, expectRecoveredSnapshot} = generateRecovery(() => src, dir)
 
   it('generate killed in prepare (publication committed, CREATE_REPLICATION_SLOT waiting): no file; the slot being created goes with its walsender; the takeover drops the publication and completes identical to a clean run', async () => {
     await reference()
@@ -183,14 +125,14 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     const run = spawnCli(genArgs(out))
     let job: any
     try {
-      const w = await before_(run, waitLockWait(server.url(), srcDb, SNAP, /CREATE_REPLICATION_SLOT/))
+      const w = await beforeEnd(run, waitLockWait(server.url(), srcDb, SNAP, /CREATE_REPLICATION_SLOT/))
       expect(w.query).toMatch(/LOGICAL pgoutput/)
       job = await newestJob(src, 'snapshot_generate')
       const id = job.params.snapshotId as string
       // The publication is committed; the slot exists, being created by the waiting walsender.
       expect((await slotsAndPublications(src)).publications).toContain(kept(id).publication)
       expect((await slotsAndPublications(src)).slots.map((s) => s.slot_name)).toContain(kept(id).slot)
-      await kill(run)
+      await killCli(run)
     } finally {
       await xid.release()
     }
@@ -216,8 +158,8 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     const before = await slotsAndPublications(src)
     const out = path.join(dir, 'gen-sequences')
     const run = spawnCliEnv(genArgs(out), {STEEP_REPL_FAILPOINT: 'generate:sequences'})
-    await before_(run, waitStderr(run, 'failpoint generate:sequences: paused'))
-    await kill(run)
+    await beforeEnd(run, waitStderr(run, 'failpoint generate:sequences: paused'))
+    await killCli(run)
     await waitBackendsGone(server.url(), srcDb, SNAP)
     const files = filesUnder(out)
     expect(files).toEqual(expect.arrayContaining(['schema/pre-data.sql', 'schema/post-data.sql']))
@@ -246,8 +188,8 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
   it('apply killed in verify (test-only failpoint: files checked, target not yet touched): no relation, no apply state; a plain apply then exits 0 and equals the source', async () => {
     const t = await newDb('tgt')
     const run = spawnCliEnv(applyArgs(t.url), {STEEP_REPL_FAILPOINT: 'apply:verify'})
-    await before_(run, waitStderr(run, 'failpoint apply:verify: paused'))
-    await kill(run)
+    await beforeEnd(run, waitStderr(run, 'failpoint apply:verify: paused'))
+    await killCli(run)
     await waitBackendsGone(server.url(), t.db, APPLY)
     expect((await objectShape(t.url)).relations).toEqual([])
     expect(await applyPhase(t.url)).toBeUndefined()
@@ -276,12 +218,12 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     const run1 = spawnCli(applyArgs(t.url))
     let seqLock: Awaited<ReturnType<typeof holdLock>> | undefined
     try {
-      await before_(run1, waitLockWait(server.url(), t.db, APPLY, /snapshot_apply_parts/))
+      await beforeEnd(run1, waitLockWait(server.url(), t.db, APPLY, /snapshot_apply_parts/))
       seqLock = await holdLock(t.url, `ALTER SEQUENCE public.seq_used INCREMENT BY 1`)
       await parts.release()
-      await before_(run1, waitLockWait(server.url(), t.db, APPLY, /setval/))
+      await beforeEnd(run1, waitLockWait(server.url(), t.db, APPLY, /setval/))
       expect(await applyPhase(t.url)).toBe('sequences')
-      await kill(run1)
+      await killCli(run1)
     } finally {
       await parts.release()
       await seqLock?.release()
@@ -291,10 +233,10 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     const analyzeLock = await holdLock(t.url, `LOCK TABLE public.small IN SHARE UPDATE EXCLUSIVE MODE`)
     const run2 = spawnCli(applyArgs(t.url, ['--resume']))
     try {
-      const w = await before_(run2, waitLockWait(server.url(), t.db, APPLY, /ANALYZE/))
+      const w = await beforeEnd(run2, waitLockWait(server.url(), t.db, APPLY, /ANALYZE/))
       expect(w.query).toMatch(/small/)
       expect(await applyPhase(t.url)).toBe('analyze')
-      await kill(run2)
+      await killCli(run2)
     } finally {
       await analyzeLock.release()
     }
@@ -344,9 +286,9 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     const gate = await holdLock(nt.url, `LOCK TABLE steep_repl.init_slots IN SHARE MODE`)
     const run = spawnCli(initArgs(nt.url))
     try {
-      await before_(run, waitLockWait(server.url(), nt.db, INIT, /init_slots/))
+      await beforeEnd(run, waitLockWait(server.url(), nt.db, INIT, /init_slots/))
       expect(await nodeState(nt.url)).toBe('preparing')
-      await kill(run)
+      await killCli(run)
     } finally {
       await gate.release()
     }
@@ -368,15 +310,15 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     const run = spawnCli(initArgs(nt.url))
     let lock: Awaited<ReturnType<typeof holdLock>> | undefined
     try {
-      await before_(run, waitLockWait(server.url(), nt.db, INIT, /init_slots/))
+      await beforeEnd(run, waitLockWait(server.url(), nt.db, INIT, /init_slots/))
       lock = await holdLock(src, `LOCK TABLE public.small IN ACCESS EXCLUSIVE MODE`)
       await gate.release()
-      const w = await before_(run, waitLockWait(server.url(), srcDb, INIT, /[\s\S]/))
+      const w = await beforeEnd(run, waitLockWait(server.url(), srcDb, INIT, /[\s\S]/))
       // The extraction reads the catalog and each table's size (pg_relation_size takes ACCESS SHARE) before pg_dump-like locking.
       expect(w.query).toMatch(/pg_relation_size|LOCK TABLE/)
       expect(await nodeState(nt.url)).toBe('preparing')
       expect((await objectShape(nt.url)).relations).toEqual([])
-      await kill(run)
+      await killCli(run)
     } finally {
       await gate.release()
       await lock?.release()
@@ -405,17 +347,12 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     const N = 2000
     const a = await newDb('ma')
     const b = await newDb('mb')
-    for (const t of MT) {
-      await sql(a.url, `CREATE TABLE ${t} (id int PRIMARY KEY, v int NOT NULL); INSERT INTO ${t} SELECT i, i FROM generate_series(1, ${N}) i`)
-      await sql(b.url, `CREATE TABLE ${t} (id int PRIMARY KEY, v int NOT NULL); INSERT INTO ${t} SELECT i, CASE WHEN i <= ${N} AND i % 10 = 0 THEN -i ELSE i END FROM generate_series(${N / 2 + 1}, ${N + N / 2}) i`)
-    }
-    await installSchema(a.url)
-    const [beforeA, beforeB] = [await checksums(a.url, MT), await checksums(b.url, MT)]
-    const [r] = await sql(a.url, `SELECT md5(string_agg(format('(%s,%s)', i, i), '|' ORDER BY i)) AS h FROM generate_series(1, ${N + N / 2}) i`)
-    const merged = Object.fromEntries(MT.map((t) => [t, `${N + N / 2}:${r.h}`]))
+    const fixture = await twoSidedMergeTables(a.url, b.url, MT, N)
+    const [beforeA, beforeB] = [fixture.beforeA, fixture.beforeB]
+    const merged = Object.fromEntries(MT.map((t) => [t, fixture.merged]))
     // The nodes by Unix socket (trust): job params never hold a password, and the worker that takes
     // the dead run's job over has none of its own.
-    const sock = (db: string) => server.info.socket.replace(/dbname=\S+/, `dbname=${db}`)
+    const sock = (db: string) => socketConninfo(db, server.info.socket)
     expect(server.info.socket).toMatch(/dbname=/)
     const mergeArgs = ['merge', 'run', '--node-a', sock(a.db), '--node-b', sock(b.db), '--tables', MT.join(','), '--strategy', 'prefer-node-a', '--direct']
 
@@ -423,7 +360,7 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
     const run = spawnCli(mergeArgs)
     try {
       // The statement's text may be longer than pg_stat_activity keeps: the lock it waits for tells.
-      await before_(
+      await beforeEnd(
         run,
         waitFor(
           "the merge's read of t2 on node B to wait",
@@ -442,7 +379,7 @@ describe('fault catalogue: SIGKILL in generate prepare/sequences, apply verify/a
       )
       // Past the pre-flight: the merge is recorded, no table written (every table is analysed first).
       expect(await sql(a.url, `SELECT status FROM steep_repl.merges`)).toEqual([{status: 'running'}])
-      await kill(run)
+      await killCli(run)
     } finally {
       await lock.release()
     }

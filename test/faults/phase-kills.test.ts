@@ -22,7 +22,7 @@
 // chain is compared with the source. One dedicated server: the cases lock the cluster-wide
 // pg_subscription catalog, which must not stall other files' subscriptions on the shared server.
 
-import {existsSync, readdirSync, readFileSync, rmSync, mkdtempSync, statSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import type pg from 'pg'
@@ -43,6 +43,13 @@ import {
   waitFor,
   waitLockWait,
   waitStderr,
+  applyPhase,
+  beforeEnd,
+  filesUnder,
+  generateRecovery,
+  holdLock,
+  killCli,
+  manifestContent,
 } from './harness.js'
 
 const BIG = 30_000
@@ -51,18 +58,6 @@ const APPLY = 'steep-repl apply'
 const INIT = 'steep-repl node init'
 const SNAP = 'steep-repl snapshot'
 
-/** Files under dir (relative paths), recursively. */
-const filesUnder = (dir: string): string[] => (existsSync(dir) ? (readdirSync(dir, {recursive: true}) as string[]).filter((f) => statSync(path.join(dir, f)).isFile()).sort() : [])
-
-/** What must be identical between two snapshots of the same data: the schema files and each part's rows and data hash. */
-const manifestContent = (dir: string) => {
-  const m = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'))
-  return {
-    schema: Object.fromEntries(Object.entries(m.schemaFiles).map(([k, v]) => [k, (v as {sha256: string}).sha256])),
-    tables: m.tables.map((t: any) => ({table: `${t.schema}.${t.name}`, rows: t.rows, parts: t.parts.map((p: any) => `${p.rows}:${p.dataSha256}`)})),
-    sequences: m.sequences,
-  }
-}
 
 describe('fault catalogue: SIGKILL in every phase of apply, generate and node init', {timeout: 120_000}, () => {
   let server: ServerHandle
@@ -80,37 +75,8 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
   }
   const srcDb = 'src'
 
-  /** A session that holds a lock for the test, released with release(). */
-  const holdLock = async (url: string, statements: string): Promise<{release: () => Promise<void>; client: pg.Client}> => {
-    const client = await adminClient(url)
-    await client.query('BEGIN')
-    await client.query(statements)
-    let done = false
-    return {
-      client,
-      release: async () => {
-        if (done) return
-        done = true
-        await client.query('ROLLBACK').catch(() => {})
-        await client.end().catch(() => {})
-      },
-    }
-  }
 
-  const applyPhase = async (url: string): Promise<string | undefined> => (await sql(url, `SELECT phase FROM steep_repl.snapshot_apply`).catch(() => []))[0]?.phase
 
-  /** Awaits `wait`, failing with the CLI's output if the CLI ended before (it was to be killed mid-phase). */
-  const before_ = async <T,>(run: ReturnType<typeof spawnCli>, wait: Promise<T>): Promise<T> => {
-    const ended = run.done.then((r) => {
-      throw new Error(`the CLI ended before the phase was reached: code ${r.code}, signal ${r.signal}\n${r.stderr}${r.stdout}`)
-    })
-    return Promise.race([wait, ended])
-  }
-
-  const kill = async (run: ReturnType<typeof spawnCli>): Promise<void> => {
-    run.child.kill('SIGKILL')
-    expect((await run.done).signal).toBe('SIGKILL')
-  }
 
   /** The apply job that died is not run a second time over the resumed result by a worker later. */
   const abandon = async (url: string, operation: string): Promise<void> => {
@@ -170,9 +136,9 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     const blocker = await holdLock(at.url, `CREATE TABLE public.small (x int)`)
     const run = spawnCli(applyArgs())
     try {
-      const w = await before_(run, waitLockWait(server.url(), at.db, APPLY, /[\s\S]/))
+      const w = await beforeEnd(run, waitLockWait(server.url(), at.db, APPLY, /[\s\S]/))
       expect(w.query).toMatch(/CREATE/)
-      await kill(run)
+      await killCli(run)
     } finally {
       await blocker.release()
     }
@@ -189,7 +155,7 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     const probe = await adminClient(at.url)
     let lock: pg.Client | undefined
     try {
-      await before_(
+      await beforeEnd(
         run,
         waitFor(
           'the apply to load big',
@@ -206,9 +172,9 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
       lock = await adminClient(at.url)
       await lock.query('BEGIN')
       void lock.query('LOCK TABLE public.big IN ROW EXCLUSIVE MODE').catch(() => {})
-      const w = await before_(run, waitLockWait(server.url(), at.db, APPLY, /CREATE (UNIQUE )?INDEX/, 90_000))
+      const w = await beforeEnd(run, waitLockWait(server.url(), at.db, APPLY, /CREATE (UNIQUE )?INDEX/, 90_000))
       expect(w.query).toMatch(/ON public\.big /)
-      await kill(run)
+      await killCli(run)
     } finally {
       await probe.end()
       await lock?.query('ROLLBACK').catch(() => {})
@@ -232,10 +198,10 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     const lock = await holdLock(at.url, `LOCK TABLE ONLY public.events IN ROW EXCLUSIVE MODE`)
     const run = spawnCli(applyArgs(['--resume']))
     try {
-      const w = await before_(run, waitLockWait(server.url(), at.db, APPLY, /events/, 90_000))
+      const w = await beforeEnd(run, waitLockWait(server.url(), at.db, APPLY, /events/, 90_000))
       expect(w.query).toMatch(/ALTER|CREATE/)
       expect(await applyPhase(at.url)).toBe('post-data')
-      await kill(run)
+      await killCli(run)
     } finally {
       await lock.release()
     }
@@ -249,9 +215,9 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     const lock = await holdLock(at.url, `ALTER SEQUENCE public.seq_used INCREMENT BY 1`)
     const run = spawnCli(applyArgs(['--resume']))
     try {
-      await before_(run, waitLockWait(server.url(), at.db, APPLY, /setval/, 90_000))
+      await beforeEnd(run, waitLockWait(server.url(), at.db, APPLY, /setval/, 90_000))
       expect(await applyPhase(at.url)).toBe('sequences')
-      await kill(run)
+      await killCli(run)
     } finally {
       await lock.release()
     }
@@ -265,9 +231,9 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     const lock = await holdLock(at.url, `LOCK TABLE pg_catalog.pg_subscription IN EXCLUSIVE MODE`)
     const run = spawnCli(applyArgs(['--resume', '--subscribe', '--source', src]))
     try {
-      await before_(run, waitLockWait(server.url(), at.db, APPLY, /CREATE SUBSCRIPTION/, 90_000))
+      await beforeEnd(run, waitLockWait(server.url(), at.db, APPLY, /CREATE SUBSCRIPTION/, 90_000))
       expect(await applyPhase(at.url)).toBe('subscribe')
-      await kill(run)
+      await killCli(run)
     } finally {
       await lock.release()
     }
@@ -298,34 +264,7 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
 
   // ---- snapshot generate ----
 
-  /** parent and small only (fast); the schema extraction still locks every table and view of the schema, as pg_dump does. */
-  const genArgs = (out: string, extra: string[] = []) => [
-    'snapshot', 'generate', '-d', src, '--output', out, '--direct', '--parallel', '1', '--compression', 'none', '--table', 'public.parent', '--table', 'public.small', ...extra,
-  ]
-  const kept = (id: string) => ({slot: `steep_${id.toLowerCase()}`, publication: `steep_pub_${id.toLowerCase()}`})
-  let genReference: ReturnType<typeof manifestContent> | undefined
-  /** A clean run of the same selection (no slot to clean up), to compare a recovered snapshot with. */
-  const reference = async () => {
-    if (!genReference) {
-      const out = path.join(dir, 'gen-reference')
-      const r = await runCli(genArgs(out, ['--no-slot']), {timeoutMs: 100_000})
-      expect(r.code, r.stderr).toBe(0)
-      genReference = manifestContent(out)
-    }
-    return genReference
-  }
-
-  /** After a takeover: verified, identical to the clean run, no temporary file, one slot and publication per complete snapshot; then deleted. */
-  const expectRecoveredSnapshot = async (out: string, id: string, before: Awaited<ReturnType<typeof slotsAndPublications>>) => {
-    expect((await runCli(['snapshot', 'verify', out])).code).toBe(0)
-    expect(manifestContent(out)).toEqual(await reference())
-    expect(filesUnder(out).filter((f) => f.endsWith('.partial'))).toEqual([])
-    const sp = await slotsAndPublications(src)
-    expect(sp.slots.map((x) => x.slot_name).sort()).toEqual([...before.slots.map((x) => x.slot_name), kept(id).slot].sort())
-    expect(sp.publications.sort()).toEqual([...before.publications, kept(id).publication].sort())
-    expect((await runCli(['snapshot', 'delete', id, '-d', src, '--drop-slot'])).code).toBe(0)
-    expect(await slotsAndPublications(src)).toEqual(before)
-  }
+  const {genArgs, kept, reference, expectRecoveredSnapshot} = generateRecovery(() => src, dir)
 
   it('generate killed in the schema extraction (test-only failpoint, its locks held): no manifest, no file; the takeover completes identical to a clean run, one slot per snapshot', async () => {
     await reference()
@@ -334,10 +273,10 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     // The test-only failpoint: the extraction's locks are held, no DDL read yet (see src/lib/failpoint.ts
     // for why a lock from outside cannot hold it there).
     const run = spawnCliEnv(genArgs(out), {STEEP_REPL_FAILPOINT: 'generate:schema'})
-    await before_(run, waitStderr(run, 'failpoint generate:schema: paused'))
+    await beforeEnd(run, waitStderr(run, 'failpoint generate:schema: paused'))
     const locks = await sql(server.url(), `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.datname = $1 AND a.application_name = $2 AND l.relation IS NOT NULL AND l.mode = 'AccessShareLock' AND l.granted`, [srcDb, SNAP])
     expect(locks.length).toBeGreaterThan(0)
-    await kill(run)
+    await killCli(run)
     await waitBackendsGone(server.url(), srcDb, SNAP)
     expect(filesUnder(out)).toEqual([])
     const job = await newestJob(src, 'snapshot_generate')
@@ -357,8 +296,8 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     const before = await slotsAndPublications(src)
     const out = path.join(dir, 'gen-manifest')
     const run = spawnCliEnv(genArgs(out), {STEEP_REPL_FAILPOINT: 'generate:manifest'})
-    await before_(run, waitStderr(run, 'failpoint generate:manifest: paused'))
-    await kill(run)
+    await beforeEnd(run, waitStderr(run, 'failpoint generate:manifest: paused'))
+    await killCli(run)
     expect(existsSync(path.join(out, 'manifest.json'))).toBe(false)
     const partial = readFileSync(path.join(out, 'manifest.json.partial'), 'utf8')
     expect(partial.length).toBeGreaterThan(0)
@@ -376,8 +315,8 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     const before = await slotsAndPublications(src)
     const out = path.join(dir, 'gen-manifest-noslot')
     const run = spawnCliEnv(genArgs(out, ['--no-slot']), {STEEP_REPL_FAILPOINT: 'generate:manifest'})
-    await before_(run, waitStderr(run, 'failpoint generate:manifest: paused'))
-    await kill(run)
+    await beforeEnd(run, waitStderr(run, 'failpoint generate:manifest: paused'))
+    await killCli(run)
     expect(existsSync(path.join(out, 'manifest.json'))).toBe(false)
     await waitFor('the temporary slot to go', async () => JSON.stringify(await slotsAndPublications(src)) === JSON.stringify(before))
     const plain = await runCli(genArgs(out, ['--no-slot']))
@@ -433,12 +372,12 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     const run = spawnCli(initArgs(NODE, it_.url))
     let blocker: Awaited<ReturnType<typeof holdLock>> | undefined
     try {
-      await before_(run, waitLockWait(server.url(), it_.db, INIT, /init_slots/))
+      await beforeEnd(run, waitLockWait(server.url(), it_.db, INIT, /init_slots/))
       blocker = await holdLock(it_.url, `CREATE TABLE public.small (x int)`)
       await gate.release()
-      await before_(run, waitLockWait(server.url(), it_.db, INIT, /CREATE TABLE/))
+      await beforeEnd(run, waitLockWait(server.url(), it_.db, INIT, /CREATE TABLE/))
       expect(await nodeState(it_.url, NODE)).toBe('copying')
-      await kill(run)
+      await killCli(run)
     } finally {
       await gate.release()
       await blocker?.release()
@@ -458,13 +397,13 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     const run = spawnCli(initArgs(NODE, it_.url))
     let lock: Awaited<ReturnType<typeof holdLock>> | undefined
     try {
-      await before_(run, waitFor('the init to commit its pre-data', async () => (await initProgress(it_.url, NODE))?.created_tables != null, 90_000, 20))
+      await beforeEnd(run, waitFor('the init to commit its pre-data', async () => (await initProgress(it_.url, NODE))?.created_tables != null, 90_000, 20))
       lock = await holdLock(it_.url, `LOCK TABLE ONLY public.events IN ROW EXCLUSIVE MODE`)
-      const w = await before_(run, waitLockWait(server.url(), it_.db, INIT, /events/, 90_000))
+      const w = await beforeEnd(run, waitLockWait(server.url(), it_.db, INIT, /events/, 90_000))
       expect(w.query).toMatch(/ALTER|CREATE/)
       // Every row is in: the kill lands after the data phase.
       expect(await checksums(it_.url, TABLES)).toEqual(await checksums(src, TABLES))
-      await kill(run)
+      await killCli(run)
     } finally {
       await lock?.release()
     }
@@ -481,13 +420,13 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
     const run = spawnCli(initArgs(NODE, it_.url, ['--max-lag', '1kB']))
     let rowLock: Awaited<ReturnType<typeof holdLock>> | undefined
     try {
-      await before_(run, waitLockWait(server.url(), it_.db, INIT, /CREATE SUBSCRIPTION/, 90_000))
+      await beforeEnd(run, waitLockWait(server.url(), it_.db, INIT, /CREATE SUBSCRIPTION/, 90_000))
       // Changes after the init's snapshot, and a lock on the target that stops the new
       // subscription's worker at the first of them: the lag stays over --max-lag.
       await sql(src, `INSERT INTO small (s) SELECT 'after the snapshot ' || i FROM generate_series(1, 3000) i`)
       rowLock = await holdLock(it_.url, `LOCK TABLE public.small IN SHARE MODE`)
       await subLock.release()
-      await before_(
+      await beforeEnd(
         run,
         waitFor(
           'the subscription worker to wait for the lock',
@@ -508,7 +447,7 @@ describe('fault catalogue: SIGKILL in every phase of apply, generate and node in
       const [lag] = await sql(src, `SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint::text AS bytes FROM pg_replication_slots WHERE slot_name = $1`, [nm.slot])
       expect(Number(lag.bytes)).toBeGreaterThan(1024)
       expect(await nodeState(it_.url, NODE)).toBe('catching_up')
-      await kill(run)
+      await killCli(run)
     } finally {
       await subLock.release()
       await rowLock?.release()

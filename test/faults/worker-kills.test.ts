@@ -18,7 +18,7 @@ import {runCli} from '../helpers/cli.js'
 import {dropDatabase, freshDatabase, shared, sql} from '../helpers/pg.js'
 import {installSchema} from '../integration/merge-fixtures.js'
 import {dropSlots, dropSubs, registerTarget} from '../integration/node-support.js'
-import {checksums, expireLease, jobRow, socketConninfo, spawnCli, waitFor, waitWriting, workerRun} from './harness.js'
+import {checksums, expireLease, jobRow, socketConninfo, spawnCli, twoSidedMergeTables, waitFor, waitWriting, workerRun} from './harness.js'
 
 const ROWS = 150_000
 const TABLES = ['public.big', 'public.small']
@@ -174,18 +174,7 @@ describe('fault catalogue: a worker killed with SIGKILL mid-job', {timeout: 180_
     const N = 4_000 // rows per table on each node; half of them on both, 1 in 10 of those differing
     const [a, b] = await Promise.all([freshDatabase('wk_merge_a'), freshDatabase('wk_merge_b')])
     dbs.push(a, b)
-    for (const tb of T) {
-      await sql(a, `CREATE TABLE ${tb} (id int PRIMARY KEY, v int NOT NULL); INSERT INTO ${tb} SELECT i, i FROM generate_series(1, ${N}) i`)
-      await sql(
-        b,
-        `CREATE TABLE ${tb} (id int PRIMARY KEY, v int NOT NULL);
-         INSERT INTO ${tb} SELECT i, CASE WHEN i <= ${N} AND i % 10 = 0 THEN -i ELSE i END FROM generate_series(${N / 2 + 1}, ${N + N / 2}) i`,
-      )
-    }
-    await installSchema(a)
-    const beforeB = await checksums(b, T)
-    const [r] = await sql(a, `SELECT md5(string_agg(format('(%s,%s)', i, i), '|' ORDER BY i)) AS h FROM generate_series(1, ${N + N / 2}) i`)
-    const merged = `${N + N / 2}:${r.h}`
+    const {beforeB, merged} = await twoSidedMergeTables(a, b, T, N)
     const perTable = {aOnly: N / 2, bOnly: N / 2, conflicts: N / 20}
 
     const q = await runCli(['merge', 'run', '--node-a', a, '--node-b', socketConninfo(dbName(b)), '--tables', T.join(','), '--strategy', 'prefer-node-a', '--batch-rows', '500', '--no-wait', '--json'])
