@@ -26,7 +26,7 @@ With --input, node complete applies the snapshot itself when it is not applied y
     input: Flags.string({char: 'i', summary: 'The snapshot directory, applied here if not applied yet (default: the snapshot node prepare recorded, applied with snapshot apply).', helpValue: 'DIR'}),
     parallel: Flags.integer({char: 'j', summary: 'Connections loading at once.', default: 4, min: 1, max: 64}),
     resume: Flags.boolean({summary: 'Continue an apply that stopped.'}),
-    'max-lag': Flags.string({summary: 'Catch-up ends when the slot lag is under this.', default: '1MB', helpValue: 'SIZE'}),
+    'max-lag': Flags.string({summary: 'Catch-up ends when the slot lag is under this and what the source had committed then is applied.', default: '1MB', helpValue: 'SIZE'}),
     'catchup-timeout': Flags.integer({summary: 'Seconds to wait for catch-up before failing.', default: 600, min: 1}),
   }
 

@@ -38,7 +38,7 @@ The target must not have the source's tables, unless --schema-sync auto or an ex
     tables: Flags.string({char: 't', summary: 'Only this table, schema.table (repeatable, or comma-separated).', multiple: true}),
     'exclude-table': Flags.string({char: 'T', summary: 'Leave this table out (repeatable).', multiple: true}),
     'split-larger-than': Flags.string({summary: 'Split tables larger than this on disk into parts copied in parallel (0: never).', default: '1GB', helpValue: 'SIZE'}),
-    'max-lag': Flags.string({summary: 'Catch-up ends when the slot lag is under this.', default: '1MB', helpValue: 'SIZE'}),
+    'max-lag': Flags.string({summary: 'Catch-up ends when the slot lag is under this and what the source had committed then is applied.', default: '1MB', helpValue: 'SIZE'}),
     'catchup-timeout': Flags.integer({summary: 'Seconds to wait for catch-up before failing.', default: 600, min: 1}),
     bidirectional: Flags.boolean({summary: 'Once synchronized, also replicate back from the target to the source (node link; PostgreSQL 16+).', exclusive: ['no-wait']}),
     ...jobFlags,
