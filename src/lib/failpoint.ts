@@ -4,7 +4,8 @@
 // prints "failpoint <name>: paused (pid N)" on stderr and waits until it is killed. Without the
 // variable (always, outside the tests) `armed` is false and `failpoint` returns at once.
 //
-// Points (used by test/faults/phase-kills.test.ts and more-phase-kills.test.ts):
+// Points (used by test/faults/phase-kills.test.ts and more-phase-kills.test.ts; generate:schema also by
+// test/integration/node-maintenance.test.ts, with --timeout):
 // - generate:schema — snapshot generate holds the schema extraction's locks (pg_dump's ACCESS SHARE
 //   on every table and view) and has read no DDL yet. From outside, only ACCESS EXCLUSIVE could hold
 //   it there, and that lock takes a transaction id, which the slot creation before waits for.
@@ -24,11 +25,22 @@ export function armed(name: string): boolean {
   return Boolean(v) && v!.split(',').some((s) => s.trim() === name)
 }
 
-/** Pauses forever at `name` when it is armed (the test then kills the process); else returns. */
-export async function failpoint(name: string): Promise<void> {
+/**
+ * Pauses at `name` when it is armed, until the test kills the process or `signal` aborts (a cancel
+ * or --timeout of the job: then it throws the abort reason, as the work it stands in for would);
+ * else returns.
+ */
+export async function failpoint(name: string, signal?: AbortSignal): Promise<void> {
   if (!armed(name)) return
   process.stderr.write(`failpoint ${name}: paused (pid ${process.pid})\n`)
-  // A timer keeps the event loop alive whatever else is open; the promise never settles.
-  setInterval(() => {}, 1 << 30)
-  await new Promise<never>(() => {})
+  // A timer keeps the event loop alive whatever else is open.
+  const keepAlive = setInterval(() => {}, 1 << 30)
+  try {
+    await new Promise<never>((_, reject) => {
+      if (signal?.aborted) return reject(signal.reason)
+      signal?.addEventListener('abort', () => reject(signal.reason), {once: true})
+    })
+  } finally {
+    clearInterval(keepAlive)
+  }
 }

@@ -163,9 +163,13 @@ describe('node reinit, cancel, prepare/complete', {timeout: 180_000}, () => {
   })
 
   it('a node prepare that fails leaves the node failed with the reason and no slot or publication', async () => {
-    // bigDst's n2 is failed (previous test): prepare may start from there. A 1 s budget cancels the direct run.
+    // bigDst's n2 is failed (previous test): prepare may start from there. A 1 s budget cancels the
+    // direct run, held (test-only failpoint) in its snapshot's schema phase, the slot created.
     const out = path.join(tmp(), 'seed')
-    const r = await runCli(['node', 'prepare', 'n2', '--from', 'big', '-d', bigDst, '--source', big, '--output', out, '--direct', '--parallel', '1', '--timeout', '1', '--json'])
+    const r = await runCli(['node', 'prepare', 'n2', '--from', 'big', '-d', bigDst, '--source', big, '--output', out, '--direct', '--parallel', '1', '--timeout', '1', '--json'], {
+      env: {STEEP_REPL_FAILPOINT: 'generate:schema'},
+    })
+    expect(r.stderr).toMatch(/failpoint generate:schema: paused/)
     expect(r.code, r.stderr + r.stdout).toBe(5)
     expect(await stateOf(bigDst, 'n2')).toBe('failed')
     const p = await sql(bigDst, `SELECT phase, error_message, snapshot_id FROM steep_repl.init_progress WHERE node_id = 'n2'`)

@@ -65,6 +65,7 @@ describe('snapshot commands', () => {
     [['--compression', 'brotli'], /Expected --compression/],
     [['--level', '42', '--compression', 'gzip'], /out of range/],
     [['--split-larger-than', 'huge'], /invalid size/],
+    [['--split-by', 'hash'], /Expected --split-by/],
     [['--slot', 'Bad-Name'], /invalid slot name/],
     [['--slot', 'x', '--no-slot'], /cannot also be provided/],
     [['--table', 'public.nosuch'], /no such table/],

@@ -8,13 +8,14 @@ import {type JobDocument, jobFlags, runJobCommand} from '../../direct/run.js'
 import {COMPRESSIONS, checkLevel} from '../../lib/snapshot/codec.js'
 import {snapshotGenerate} from '../../lib/snapshot/jobs.js'
 import {newSnapshotId} from '../../lib/snapshot/manifest.js'
+import {SPLIT_BY, type SplitBy} from '../../lib/snapshot/plan.js'
 import {checkSlotName} from '../../lib/snapshot/source.js'
 import {parseSize} from '../../lib/size.js'
 import {formatBytes} from '../../lib/ui/output.js'
 
 export default class SnapshotGenerate extends BaseCommand<typeof SnapshotGenerate> {
   static override summary = 'Write a consistent, parallel, checksummed snapshot of a database at the LSN of a replication slot.'
-  static override description = `A replication connection creates a logical slot that exports a snapshot; N connections import it and stream COPY of every table (largest first, large tables split into key or page ranges) through the compressor and SHA-256 into files, with the schema (pre-data and post-data DDL) and the sequences, all as of the slot's LSN. The directory gets a manifest with its own checksum (docs/snapshot-format.md).
+  static override description = `A replication connection creates a logical slot that exports a snapshot; N connections import it and stream COPY of every table (largest first, large tables split into page ranges, or key ranges with --split-by key) through the compressor and SHA-256 into files, with the schema (pre-data and post-data DDL) and the sequences, all as of the slot's LSN. The directory gets a manifest with its own checksum (docs/snapshot-format.md).
 
 By default the slot and a publication are kept so that "snapshot apply --subscribe" can hand over to native logical replication exactly at that LSN; --no-slot uses a temporary slot (dropped at the end) for a plain copy. The job runs in this process with --direct, on a live worker otherwise (or here when none is registered), or is only queued with --no-wait. The steep_repl schema must be installed on the source (steep-repl install).`
 
@@ -36,6 +37,7 @@ By default the slot and a publication are kept so that "snapshot apply --subscri
     slot: Flags.string({summary: 'Name of the kept slot (default steep_<snapshot id>).', helpValue: 'NAME', exclusive: ['no-slot']}),
     'no-slot': Flags.boolean({summary: 'Use a temporary slot, dropped at the end: the snapshot cannot seed a subscription.'}),
     'split-larger-than': Flags.string({summary: 'Split tables larger than this on disk into parts copied in parallel (0: never).', default: '1GB', helpValue: 'SIZE'}),
+    'split-by': Flags.string({summary: 'How split tables are cut: ctid page ranges, or ranges of an integer primary key (index range scans, more server CPU).', options: [...SPLIT_BY], default: 'pages'}),
     node: Flags.string({summary: 'Registered node id of the source, recorded in the snapshot.', helpValue: 'ID'}),
     force: Flags.boolean({summary: 'Replace a previous snapshot in --output.'}),
     ...jobFlags,
@@ -72,6 +74,7 @@ By default the slot and a publication are kept so that "snapshot apply --subscri
           keepSlot: !f['no-slot'],
           slotName: f.slot,
           splitLargerThan,
+          splitBy: f['split-by'] as SplitBy,
           nodeId: f.node,
           force: f.force,
         },

@@ -7,11 +7,12 @@
 import pg from 'pg'
 import {openClient} from '../connection/connect.js'
 import type {ConnParams} from '../connection/resolve.js'
-import {SchemaMismatchError, StateError} from '../errors.js'
+import {SchemaMismatchError, StateError, TimeoutError} from '../errors.js'
 import {compareNodes} from '../schema/index.js'
 import {createSubscription, dropSubscriptionKeepSlot} from '../snapshot/apply.js'
 import {createPublication} from '../snapshot/source.js'
 import {dropSlotAndPublication} from '../snapshot/cleanup.js'
+import {waitForCatchUp} from './catch-up.js'
 import {requireNode} from './registry.js'
 import {schemaFindings} from './schema-sync.js'
 import {DEFAULT_MAX_LAG_BYTES, initNames} from './state.js'
@@ -27,7 +28,16 @@ export interface LinkResult {
 
 const serverVersion = async (c: pg.Client) => (await c.query<{n: number}>(`SELECT current_setting('server_version_num')::int AS n`)).rows[0]!.n
 
-export async function linkNodes(o: {target: ConnParams; source: ConnParams; nodeId: string; peerId: string; maxLagBytes?: number}): Promise<LinkResult> {
+export async function linkNodes(o: {
+  target: ConnParams
+  source: ConnParams
+  nodeId: string
+  peerId: string
+  maxLagBytes?: number
+  /** How long to wait for the forward direction to catch up before refusing (default 60 s). */
+  catchupTimeoutMs?: number
+  signal?: AbortSignal
+}): Promise<LinkResult> {
   const t = await openClient(o.target, {applicationName: 'steep-repl node link'})
   t.on('error', () => {})
   const s = await openClient(o.source, {applicationName: 'steep-repl node link'})
@@ -55,9 +65,15 @@ export async function linkNodes(o: {target: ConnParams; source: ConnParams; node
         hint: 'steep-repl schema compare --node-a SOURCE --node-b TARGET shows them.',
       })
     }
-    const lag = await s.query<{lag: string | null}>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag FROM pg_replication_slots WHERE slot_name = $1`, [forward.slot])
-    if (!lag.rows.length) throw new StateError(`slot ${forward.slot} is missing on ${o.peerId}`)
-    if (Number(lag.rows[0]!.lag ?? 0) > (o.maxLagBytes ?? DEFAULT_MAX_LAG_BYTES)) throw new StateError(`${o.nodeId} is ${lag.rows[0]!.lag} bytes behind ${o.peerId}; link when it has caught up`)
+    if (!(await s.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, [forward.slot])).rows.length) throw new StateError(`slot ${forward.slot} is missing on ${o.peerId}`)
+    // The forward direction first applies what the peer has committed (a moment's lag on a busy
+    // peer is waited out, not refused): changes made on the node before the reverse slot exists
+    // are not sent back.
+    const timeoutMs = o.catchupTimeoutMs ?? 60_000
+    await waitForCatchUp(t, s, forward.slot, forward.subscription, o.maxLagBytes ?? DEFAULT_MAX_LAG_BYTES, timeoutMs, o.signal, async () => {}).catch((err) => {
+      if (err instanceof TimeoutError) throw new TimeoutError(`${o.nodeId} has not caught up with ${o.peerId} within ${Math.round(timeoutMs / 1000)}s: ${err.message}`, {hint: 'Link when replication has caught up (steep-repl node status shows the lag).'})
+      throw err
+    })
     for (const [q, name] of [
       [`SELECT 1 FROM pg_publication WHERE pubname = $1`, reverse.publication],
       [`SELECT 1 FROM pg_replication_slots WHERE slot_name = $1`, reverse.slot],

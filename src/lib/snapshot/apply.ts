@@ -117,7 +117,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
     if (!v.ok) {
       throw new ManifestError(`snapshot verification failed; the target was not touched: ${v.problems.map((p) => `${p.file}: ${p.problem} (${p.detail})`).join('; ')}`)
     }
-    await failpoint('apply:verify')
+    await failpoint('apply:verify', o.signal)
   }
 
   const control = await openClient(o.target, {applicationName: 'steep-repl apply'})

@@ -14,7 +14,7 @@ import {type Compression, checkLevel, EXTENSION} from './codec.js'
 import {listDataTables, publicationTables, readKeyBounds, readSequences, type Selection, selectTables} from './catalog.js'
 import {copyPartToFile} from './copy.js'
 import {dataFileName, FORMAT, FORMAT_VERSION, type Manifest, MANIFEST_FILE, type ManifestTable, newSnapshotId, sealManifest} from './manifest.js'
-import {type Part, planParts} from './plan.js'
+import {type Part, planParts, type SplitBy} from './plan.js'
 import {checkSlotName, createExportedSlot, createPublication, type ExportedSlot, importSnapshot, prepareSession} from './source.js'
 import {AtomicFileSink} from './streams.js'
 import {dropSlotAndPublication} from './cleanup.js'
@@ -45,6 +45,14 @@ export interface GenerateOptions {
   slotName?: string
   publicationName?: string
   splitLargerThan?: number
+  /**
+   * How split tables are cut: 'pages' (default), ctid page ranges, each part a TID range scan of
+   * its own pages; 'key', ranges of a single-column integer primary key (tables without one fall
+   * back to pages), each part an index range scan. Measured on PostgreSQL 15, pgbench_accounts
+   * scale 50: the server spends ~45% more CPU per row on a key range part (0.48 s against 0.32 s
+   * for the same 1/11 of the table), and on two busy cores that is the snapshot's speed.
+   */
+  splitBy?: SplitBy
   nodeId?: string | null
   force?: boolean
   snapshotId?: string
@@ -170,9 +178,13 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     rep?.phase('schema')
     // Locks first, as pg_dump does: from here no DDL can change a selected table until the end.
     await lockSnapshotRelations(ddlReader, o.selection)
-    await failpoint('generate:schema')
+    await failpoint('generate:schema', o.signal)
     const tables = selectTables(await listDataTables(ddlReader), o.selection)
-    for (const t of tables) if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(ddlReader, t)
+    const byKey = o.splitBy === 'key'
+    for (const t of tables) {
+      if (!byKey) delete t.intKey
+      else if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(ddlReader, t)
+    }
     // The DDL is read and written while the data is copied (it is needed only for the manifest).
     const schemaFiles = (async () => {
       const ddl = await snapshotDdl(ddlReader, o.selection)
@@ -221,7 +233,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     rep?.phase('sequences')
     const sequences = await readSequences(readers[0]!, o.selection.schemas)
     const {preData, postData, postDataPlan, clean} = await schemaFiles
-    await failpoint('generate:sequences')
+    await failpoint('generate:sequences', o.signal)
 
     rep?.phase('manifest')
     const mtables: ManifestTable[] = tables.map((t) => {

@@ -15,6 +15,7 @@ import {COMPRESSIONS} from './codec.js'
 import {generateSnapshot, type Reporter} from './generate.js'
 import {newSnapshotId} from './manifest.js'
 import {recordFinish, recordStart, requireInstalled, SnapshotRowReporter, teeReporter} from './record.js'
+import {SPLIT_BY} from './plan.js'
 import {SLOT_NAME_RE} from './source.js'
 import {VERSION} from '../version.js'
 
@@ -60,6 +61,7 @@ export const generateParams = z
     keepSlot: z.boolean().default(true),
     slotName: z.string().regex(SLOT_NAME_RE).optional(),
     splitLargerThan: z.number().int().min(0).optional(),
+    splitBy: z.enum(SPLIT_BY).default('pages'),
     nodeId: z.string().min(1).optional(),
     force: z.boolean().default(false),
   })
@@ -121,6 +123,7 @@ async function runGenerate(ctx: JobContext<z.infer<typeof generateParams>>): Pro
       slotName,
       publicationName: publication ?? undefined,
       splitLargerThan: p.splitLargerThan,
+      splitBy: p.splitBy,
       nodeId: p.nodeId ?? null,
       // A retry replaces what the failed attempt left (never foreign files).
       force: p.force || ctx.job.attempt > 1,

@@ -40,6 +40,9 @@ export interface Part<T extends TableFacts = TableFacts> {
   estBytes: number
 }
 
+export const SPLIT_BY = ['pages', 'key'] as const
+export type SplitBy = (typeof SPLIT_BY)[number]
+
 export interface SplitOptions {
   /** Split tables larger than this many bytes; 0 or undefined: never split. */
   splitLargerThan?: number
