@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {earlyStatements} from '../../src/lib/snapshot/apply.js'
+import {earlyStatements, otherTableFirst} from '../../src/lib/snapshot/apply.js'
 import {WorkQueue} from '../../src/lib/snapshot/work-queue.js'
 
 const tick = (ms = 1) => new Promise((r) => setTimeout(r, ms))
@@ -26,6 +26,23 @@ describe('WorkQueue', () => {
     expect(peak).toBeLessThanOrEqual(3)
     expect(peak).toBeGreaterThanOrEqual(2)
     expect([...slots].every((s) => s >= 0 && s < 3)).toBe(true)
+  })
+
+  it('lets `pick` choose the next item from what the other workers run', async () => {
+    // Two workers; each takes the first item of a letter nobody else is running when there is one.
+    const q = new WorkQueue<string>(['a1', 'a2', 'a3', 'b1', 'b2'], (queued, running) => {
+      const i = queued.findIndex((x) => !running.some((r) => r[0] === x[0]))
+      return i < 0 ? 0 : i
+    })
+    const order: string[] = []
+    await q.run(2, async (item) => {
+      order.push(item)
+      await tick(5)
+    })
+    // a1 and b1 start together, then a2 with b2, then a3: never two a's at once while b's wait.
+    expect(order.slice(0, 2).sort()).toEqual(['a1', 'b1'])
+    expect(order.slice(2, 4).sort()).toEqual(['a2', 'b2'])
+    expect(order[4]).toBe('a3')
   })
 
   it('ends at once on an empty queue', async () => {
@@ -71,5 +88,18 @@ describe('earlyStatements', () => {
     expect([...early.keys()].length).toBe(2)
     expect(early.get('public\u0000t')!.map((s) => s.id)).toEqual(['i1', 'i2'])
     expect(early.get('public\u0000u')!.map((s) => s.id)).toEqual(['i4'])
+  })
+})
+
+describe('otherTableFirst (apply: the next part of a table no connection is loading)', () => {
+  const table = (name: string) => ({schema: 'public', name}) as never
+  const part = (t: string, i: number) => ({part: {t: table(t), p: {index: i} as never}}) as never
+  it('takes the first part of another table, else the first item', () => {
+    const queued = [part('big', 2), part('big', 3), part('wide', 1), {analyze: table('small')} as never]
+    expect(otherTableFirst(queued, [])).toBe(0)
+    expect(otherTableFirst(queued, [part('big', 1)])).toBe(2)
+    // Only parts of tables being loaded, and not parts: index builds and ANALYZE are always free to go.
+    expect(otherTableFirst(queued, [part('big', 1), part('wide', 0)])).toBe(3)
+    expect(otherTableFirst(queued.slice(0, 2), [part('big', 1)])).toBe(0)
   })
 })

@@ -186,7 +186,10 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
         })
         .sort((a, b) => b.p.rawBytes - a.p.rawBytes)
       const early = earlyStatements(plan)
-      const queue = new WorkQueue<DataWork>(work.map((w) => ({part: w})))
+      // Largest first, but an idle connection takes the first part of a table no other connection is
+      // loading when there is one: two COPYs into one table contend for its extension lock (on
+      // PostgreSQL 15 they load pgbench_accounts only ~1.3x faster than one), two tables do not.
+      const queue = new WorkQueue<DataWork>(work.map((w) => ({part: w})), otherTableFirst)
       const partsLeft = new Map(m.tables.map((t) => [tableKey(t), t.parts.filter((p) => !doneFiles.has(p.file)).length]))
       const ddlLeft = new Map<string, number>()
       // A table's rows are all in: its own index builds next (those not done by an earlier run),
@@ -421,6 +424,14 @@ export function earlyStatements(plan: PostDataPlan): Map<string, PlanStatement[]
 }
 
 type DataWork = {part: {t: ManifestTable; p: ManifestTable['parts'][number]}} | {ddl: PlanStatement; table: ManifestTable} | {analyze: ManifestTable}
+
+/** The first queued item that is not a part of a table being loaded (else the first). */
+export function otherTableFirst(queued: readonly DataWork[], running: readonly DataWork[]): number {
+  const loading = new Set(running.flatMap((w) => ('part' in w ? [tableKey(w.part.t)] : [])))
+  if (!loading.size) return 0
+  const i = queued.findIndex((w) => !('part' in w) || !loading.has(tableKey(w.part.t)))
+  return i < 0 ? 0 : i
+}
 
 /**
  * CREATE SUBSCRIPTION that takes over an existing slot at its position: create_slot = false,

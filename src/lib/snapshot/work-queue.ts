@@ -2,7 +2,8 @@
 // last part of a table enqueues that table's index builds, an index build its ANALYZE). Unlike
 // runPool, an idle worker waits while others are still busy, because they may add work; the pool
 // ends when the queue is empty and nothing is in flight. Each item is told its worker slot (so it
-// uses that slot's connection); after a failure or an abort no new item starts.
+// uses that slot's connection); after a failure or an abort no new item starts. An optional `pick`
+// chooses which queued item an idle worker takes, seeing what the others are running.
 
 import {CancelledError} from '../errors.js'
 
@@ -11,7 +12,14 @@ export class WorkQueue<T> {
   private wake: (() => void) | undefined
   private wakeUp = new Promise<void>((r) => (this.wake = r))
 
-  constructor(initial: Iterable<T> = []) {
+  /**
+   * @param pick index of the queued item an idle worker takes next, given the items the other
+   *   workers are running (default: the first).
+   */
+  constructor(
+    initial: Iterable<T> = [],
+    private readonly pick?: (queued: readonly T[], running: readonly T[]) => number,
+  ) {
     this.items.push(...initial)
   }
 
@@ -32,12 +40,14 @@ export class WorkQueue<T> {
 
   async run(limit: number, work: (item: T, slot: number) => Promise<void>, abort?: AbortSignal): Promise<void> {
     let busy = 0
+    const running = new Set<T>()
     let failed: {err: unknown} | undefined
     const worker = async (slot: number): Promise<void> => {
       for (;;) {
         if (failed) return
         if (abort?.aborted) throw new CancelledError('cancelled')
-        const item = this.items.shift()
+        const at = this.items.length > 1 && this.pick ? this.pick(this.items, [...running]) : 0
+        const item = this.items.splice(at >= 0 && at < this.items.length ? at : 0, 1)[0]
         if (item === undefined) {
           if (busy === 0) {
             this.signal() // let the other idle workers see the end too
@@ -47,6 +57,7 @@ export class WorkQueue<T> {
           continue
         }
         busy++
+        running.add(item)
         try {
           await work(item, slot)
         } catch (err) {
@@ -55,6 +66,7 @@ export class WorkQueue<T> {
           throw err
         } finally {
           busy--
+          running.delete(item)
           this.signal()
         }
       }
