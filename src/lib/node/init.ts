@@ -7,7 +7,8 @@
 //     table (or part) TO STDOUT straight into COPY FROM STDIN on the target; sequences;
 //     post-data in parallel waves; ANALYZE
 //   → catching_up: CREATE SUBSCRIPTION (create_slot = false, slot_name, copy_data = false,
-//     origin = none on 16+) and wait until the slot's lag is under the threshold
+//     origin = none on 16+) and wait until the slot's lag is under the threshold and what the
+//     source had committed then is applied (catch-up.ts)
 //   → synchronized.
 // Any failure (or a cancel) drops what this run created (subscription, slot, publication, the
 // tables it created) and leaves the node failed with the reason in init_progress.
