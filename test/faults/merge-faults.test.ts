@@ -5,7 +5,7 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {runCli} from '../helpers/cli.js'
 import {dropDatabase, freshDatabase, shared} from '../helpers/pg.js'
-import {checksums, spawnCli, twoSidedMergeTables, waitWriting} from './harness.js'
+import {checksums, killCli, spawnCli, twoSidedMergeTables, waitWriting} from './harness.js'
 
 const TABLES = ['public.t1', 'public.t2', 'public.t3']
 const N = 30_000 // rows per table on each node; half of them on both, 1 in 10 of those differing
@@ -32,8 +32,7 @@ describe('fault catalogue: merge run', {timeout: 120_000}, () => {
     const run = spawnCli(['merge', 'run', '--node-a', a, '--node-b', b, '--tables', TABLES.join(','), '--strategy', 'prefer-node-a', '--direct', '--batch-rows', '500'])
     // A transaction on node B that has written: a table's writes are under way, not committed.
     await waitWriting(shared().url, dbB, 90_000)
-    run.child.kill('SIGKILL')
-    expect((await run.done).signal).toBe('SIGKILL')
+    await killCli(run)
 
     const [afterA, afterB] = [await checksums(a, TABLES), await checksums(b, TABLES)]
     for (const t of TABLES) {

@@ -14,7 +14,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {runCli} from '../helpers/cli.js'
 import {sql, startTestServer, withDatabase} from '../helpers/pg.js'
 import type {ServerHandle} from '../helpers/servers.js'
-import {checksums, newestJob, slotsAndPublications, spawnCli, waitCopying, waitFor} from './harness.js'
+import {checksums, killCli, newestJob, slotsAndPublications, spawnCli, waitCopying, waitFor} from './harness.js'
 
 const ROWS = 400_000
 const TABLES = ['public.big', 'public.small']
@@ -88,8 +88,7 @@ describe('fault catalogue: snapshot generate and apply', {timeout: 120_000}, () 
     const out = path.join(dir, 'killed-gen')
     const run = spawnCli(['snapshot', 'generate', '-d', src, '--output', out, '--direct', '--parallel', '1', '--compression', 'none'])
     await waitCopying(server.url(), 'src', 20_000, 60_000, 'COPY TO')
-    run.child.kill('SIGKILL')
-    expect((await run.done).signal).toBe('SIGKILL')
+    await killCli(run)
 
     // No half-written manifest: it is written last.
     expect(existsSync(path.join(out, 'manifest.json'))).toBe(false)
@@ -121,8 +120,7 @@ describe('fault catalogue: snapshot generate and apply', {timeout: 120_000}, () 
     const jobId = String(q.json().id)
     const first = spawnCli(['worker', '-d', src, '--operations', 'snapshot_generate', '--poll-interval', '1s'])
     await waitCopying(server.url(), 'src', 20_000, 60_000, 'COPY TO')
-    first.child.kill('SIGKILL')
-    expect((await first.done).signal).toBe('SIGKILL')
+    await killCli(first)
     expect(existsSync(path.join(out, 'manifest.json'))).toBe(false)
     const [job] = await sql(src, `SELECT status, attempts, lease_owner, params FROM steep_repl.work_queue WHERE id = $1`, [jobId])
     expect(job).toMatchObject({status: 'running', attempts: 1})
@@ -140,8 +138,7 @@ describe('fault catalogue: snapshot generate and apply', {timeout: 120_000}, () 
     const run = spawnCli(['snapshot', 'generate', '-d', src, '--output', out, '--direct', '--parallel', '1', '--compression', 'none', '--no-slot'])
     await waitCopying(server.url(), 'src', 20_000, 60_000, 'COPY TO')
     await waitFor('the temporary slot to be listed', async () => (await slotsAndPublications(src)).slots.some((s) => s.temporary))
-    run.child.kill('SIGKILL')
-    expect((await run.done).signal).toBe('SIGKILL')
+    await killCli(run)
     expect(existsSync(path.join(out, 'manifest.json'))).toBe(false)
     await waitFor('the temporary slot to disappear', async () => (await slotsAndPublications(src)).slots.every((s) => !s.temporary))
     expect((await slotsAndPublications(src)).slots.map((s) => s.slot_name)).toEqual(before)
@@ -159,8 +156,7 @@ describe('fault catalogue: snapshot generate and apply', {timeout: 120_000}, () 
     const t = await newTarget()
     const run = spawnCli(['snapshot', 'apply', '-d', t.url, '--input', clean, '--direct', '--parallel', '1'])
     await waitCopying(server.url(), t.db, 20_000, 60_000, 'COPY FROM')
-    run.child.kill('SIGKILL')
-    expect((await run.done).signal).toBe('SIGKILL')
+    await killCli(run)
     // The killed COPY's transaction is rolled back: the table holds none of the partial part.
     await waitFor('the killed COPY backend to go', async () => (await sql(server.url(), `SELECT 1 FROM pg_stat_progress_copy WHERE datname = $1`, [t.db])).length === 0)
     expect((await sql(t.url, `SELECT count(*)::int n FROM big`))[0].n).toBe(0)

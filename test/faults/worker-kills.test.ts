@@ -18,7 +18,7 @@ import {runCli} from '../helpers/cli.js'
 import {dropDatabase, freshDatabase, shared, sql} from '../helpers/pg.js'
 import {installSchema} from '../integration/merge-fixtures.js'
 import {dropSlots, dropSubs, registerTarget} from '../integration/node-support.js'
-import {checksums, expireLease, jobRow, socketConninfo, spawnCli, twoSidedMergeTables, waitFor, waitWriting, workerRun} from './harness.js'
+import {checksums, expireLease, jobRow, killCli, socketConninfo, spawnCli, twoSidedMergeTables, waitFor, waitWriting, workerRun} from './harness.js'
 
 const ROWS = 150_000
 const TABLES = ['public.big', 'public.small']
@@ -81,8 +81,7 @@ describe('fault catalogue: a worker killed with SIGKILL mid-job', {timeout: 180_
       60_000,
       20,
     )
-    first.child.kill('SIGKILL')
-    expect((await first.done).signal).toBe('SIGKILL')
+    await killCli(first)
 
     const dead = await jobRow(t, jobId)
     expect(dead).toMatchObject({status: 'running', attempts: 1, max_attempts: 2, executor: 'worker'})
@@ -125,8 +124,7 @@ describe('fault catalogue: a worker killed with SIGKILL mid-job', {timeout: 180_
       60_000,
       20,
     )
-    first.child.kill('SIGKILL')
-    expect((await first.done).signal).toBe('SIGKILL')
+    await killCli(first)
 
     const dead = await jobRow(t, jobId)
     expect(dead).toMatchObject({status: 'running', attempts: 1, executor: 'worker'})
@@ -191,8 +189,7 @@ describe('fault catalogue: a worker killed with SIGKILL mid-job', {timeout: 180_
       20,
     )
     await waitWriting(shared().url, dbName(b), 60_000)
-    first.child.kill('SIGKILL')
-    expect((await first.done).signal).toBe('SIGKILL')
+    await killCli(first)
 
     const dead = await jobRow(a, jobId)
     expect(dead).toMatchObject({status: 'running', attempts: 1, executor: 'worker'})
