@@ -77,7 +77,7 @@ describe('snapshot data path', () => {
       await sql(src, `DELETE FROM "Odd ""Name"" tbl" WHERE id = 1`)
 
       const [{min, max, bytes}] = await readers[0]!.query(`SELECT min(id)::text min, max(id)::text max, pg_relation_size('"Odd ""Name"" tbl"')::float8 bytes FROM "Odd ""Name"" tbl"`).then((r) => r.rows)
-      const parts = planParts([{schema: 'public', name: REF.name, bytes, pages: Math.ceil(bytes / 8192), rows: 20000, intKey: {column: 'id', min, max}}], {splitLargerThan: bytes / 4})
+      const parts = planParts([{schema: 'public', name: REF.name, bytes, pages: Math.ceil(bytes / 8192), rows: 20000, intKey: {column: 'id', min, max}}], {splitLargerThan: bytes / 4, by: 'key'})
       expect(parts.length).toBe(4)
 
       for (const compression of COMPRESSIONS) {

@@ -26,13 +26,19 @@ describe('planParts', () => {
 
   it('splits on an integer key into half-open ranges with open ends, each key in exactly one part', () => {
     const table = t('orders', 10_000_000, {intKey: {column: 'id', min: '-5', max: '1000'}})
-    const parts = planParts([table], {splitLargerThan: 1_000_000}).sort((a, b) => a.index - b.index)
+    const parts = planParts([table], {splitLargerThan: 1_000_000, by: 'key'}).sort((a, b) => a.index - b.index)
     expect(parts).toHaveLength(10)
     const ranges = parts.map((p) => p.range)
     expect(ranges[0]).toMatchObject({kind: 'key', from: null})
     expect(ranges.at(-1)).toMatchObject({kind: 'key', to: null})
     for (const k of [-1000n, -5n, -4n, 0n, 99n, 100n, 101n, 500n, 999n, 1000n, 1001n, 10n ** 18n]) expect(owner(ranges, k)).toHaveLength(1)
     for (let i = 0; i < ranges.length - 1; i++) expect((ranges[i] as {to: string}).to).toBe((ranges[i + 1] as {from: string}).from)
+  })
+
+  it('cuts on pages unless asked for key ranges, even where the table has an integer key', () => {
+    const table = t('orders', 8192 * 1000, {pages: 1000, intKey: {column: 'id', min: '1', max: '1000000'}})
+    expect(planParts([table], {splitLargerThan: 8192 * 250}).map((p) => p.range.kind)).toEqual(['pages', 'pages', 'pages', 'pages'])
+    expect(planParts([table], {splitLargerThan: 8192 * 250, by: 'key'}).map((p) => p.range.kind)).toEqual(['key', 'key', 'key', 'key'])
   })
 
   it('handles int8 bounds beyond Number precision', () => {
@@ -43,7 +49,7 @@ describe('planParts', () => {
   it('never makes more key parts than keys, and none for a single key', () => {
     expect(keyBoundaries(1n, 3n, 10)).toEqual([2n, 3n])
     expect(keyBoundaries(5n, 5n, 4)).toEqual([])
-    const single = planParts([t('one', 1e9, {intKey: {column: 'id', min: '7', max: '7'}, pages: 1})], {splitLargerThan: 1e6})
+    const single = planParts([t('one', 1e9, {intKey: {column: 'id', min: '7', max: '7'}, pages: 1})], {splitLargerThan: 1e6, by: 'key'})
     expect(single).toHaveLength(1)
     expect(single[0]!.range.kind).toBe('all')
   })

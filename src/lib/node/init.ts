@@ -424,13 +424,10 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     await control.query('RESET ALL')
 
     // Data: straight from the source's COPY into the target's COPY.
-    // Split tables on page ranges: each part is a TID range scan of its own pages, where a key
-    // range would make each part's query scan the whole table once the range is too wide for
-    // the index.
-    const parts = planParts(
-      tables.map((t) => ({...t, intKey: undefined})),
-      {splitLargerThan: o.splitLargerThan},
-    )
+    // Split tables on page ranges (planParts' default): each part is a TID range scan of its own
+    // pages, where a key range would make each part's query scan the whole table once the range is
+    // too wide for the index.
+    const parts = planParts(tables, {splitLargerThan: o.splitLargerThan})
     const post: PostDataPlan = {
       settings: ddl.settings,
       statements: ddl.postData.filter(wanted).map((s) => ({id: s.id, kind: s.kind, wave: s.wave, schema: s.schema, name: s.name, table: s.table, sql: s.sql, dependsOn: s.dependsOn})),

@@ -180,11 +180,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     await lockSnapshotRelations(ddlReader, o.selection)
     await failpoint('generate:schema', o.signal)
     const tables = selectTables(await listDataTables(ddlReader), o.selection)
-    const byKey = o.splitBy === 'key'
-    for (const t of tables) {
-      if (!byKey) delete t.intKey
-      else if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(ddlReader, t)
-    }
+    if (o.splitBy === 'key') for (const t of tables) if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(ddlReader, t)
     // The DDL is read and written while the data is copied (it is needed only for the manifest).
     const schemaFiles = (async () => {
       const ddl = await snapshotDdl(ddlReader, o.selection)
@@ -198,7 +194,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     schemaFiles.catch(() => {}) // awaited below; a data failure must not leave it unhandled
     pendingDdl = schemaFiles
 
-    const parts = planParts(tables, {splitLargerThan: o.splitLargerThan})
+    const parts = planParts(tables, {splitLargerThan: o.splitLargerThan, by: o.splitBy})
     rep?.phase('data', `${tables.length} tables in ${parts.length} parts (sizes on disk)`, {
       bytes: Math.round(parts.reduce((s, p) => s + p.estBytes, 0)),
       rows: Math.round(tables.reduce((s, t) => s + t.rows, 0)),

@@ -48,6 +48,11 @@ export interface SplitOptions {
   splitLargerThan?: number
   /** Upper bound on parts per table. */
   maxParts?: number
+  /**
+   * 'pages' (default): ctid page ranges, each part a TID range scan of its own pages; 'key':
+   * ranges of the table's single-column integer key where it has one (an index range scan each).
+   */
+  by?: SplitBy
 }
 
 export const DEFAULT_MAX_PARTS = 256
@@ -57,7 +62,7 @@ export function planParts<T extends TableFacts>(tables: T[], opts: SplitOptions 
   for (const t of tables) {
     const threshold = opts.splitLargerThan ?? 0
     const wanted = threshold > 0 && t.bytes > threshold ? Math.min(Math.ceil(t.bytes / threshold), opts.maxParts ?? DEFAULT_MAX_PARTS) : 1
-    const ranges = wanted > 1 ? splitRanges(t, wanted) : [{kind: 'all'} as PartRange]
+    const ranges = wanted > 1 ? splitRanges(t, wanted, opts.by === 'key') : [{kind: 'all'} as PartRange]
     ranges.forEach((range, index) =>
       parts.push({table: t, index, count: ranges.length, range, estBytes: t.bytes / ranges.length}),
     )
@@ -72,8 +77,8 @@ export function planParts<T extends TableFacts>(tables: T[], opts: SplitOptions 
   )
 }
 
-function splitRanges(t: TableFacts, wanted: number): PartRange[] {
-  if (t.intKey) {
+function splitRanges(t: TableFacts, wanted: number, byKey: boolean): PartRange[] {
+  if (byKey && t.intKey) {
     const bounds = keyBoundaries(BigInt(t.intKey.min), BigInt(t.intKey.max), wanted)
     if (bounds.length > 0) return toRanges(bounds.map(String), (from, to) => ({kind: 'key', column: t.intKey!.column, from, to}))
   }
