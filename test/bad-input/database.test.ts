@@ -60,7 +60,7 @@ async function state(): Promise<State> {
   const [j] = await sql(src, ROWS)
   const [s] = await sql(src, `SELECT count(*)::int n FROM pg_replication_slots WHERE database = current_database()`)
   const [t] = await sql(dst, `SELECT count(*)::int n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema','steep_repl') AND n.nspname NOT LIKE 'pg_toast%'`)
-  const [d] = await sql(dst, `SELECT (SELECT count(*) FROM pg_subscription)::int + (${ROWS.replace('SELECT ', '').replace(/ n$/, '')}) n`)
+  const [d] = await sql(dst, `SELECT (SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()))::int + (${ROWS.replace('SELECT ', '').replace(/ n$/, '')}) n`)
   // The database without steep_repl stays without it (a refused install, a refused node register).
   const [b] = await sql(bare, `SELECT count(*)::int n FROM pg_namespace WHERE nspname = 'steep_repl'`)
   return {jobs: j.n, slots: s.n, dstTables: t.n, dstSubs: d.n, bareSchemas: b.n}
