@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // merge analyze on a 1M-row table held by two servers with 0.1% of the rows differing (a third
-// changed, a third only on A, a third only on B), next to the upstream-style comparison (every
-// primary key and row hash of both nodes shipped to the client and joined there) measured in the
-// same run, and next to one hashing scan of the table on each node (the least any hash compare must
-// read). Prints figures; asserts nothing. Needs `npm run build`. ROWS=… to change the size.
+// changed, a third only on A, a third only on B), next to full transfers measured in the same run:
+// the upstream-style comparison (upstream's row hash, hashtextextended(row::text, 0), and its key
+// as jsonb, for every row of both nodes, shipped to the client and joined there — upstream joined on
+// node A through dblink), and the same full transfer with this tool's cheaper row hash (the block
+// hashing's own gain, hash cost aside); and next to one hashing scan of the table on each node (the
+// least any hash compare must read). Prints figures; asserts nothing. Needs `npm run build`.
+// ROWS=… to change the size.
 import {cpus} from 'node:os'
 import {performance} from 'node:perf_hooks'
 import pg from 'pg'
@@ -63,11 +66,14 @@ try {
     await Promise.all([pair.a.client.query(text), pair.b.client.query(text)])
     return (performance.now() - t) / 1000
   }
-  // Upstream-style: every key and row hash of both nodes to the client, joined there.
-  async function fullTransfer() {
+  // Every key and row hash of both nodes to the client, joined there: upstream's expressions
+  // (reference §8.3: steep_repl.row_hash(t.*) = hashtextextended(t::text, 0), the key as jsonb), or
+  // this tool's row hash and key text.
+  const upstreamSql = `SELECT jsonb_build_object('id', t.id)::text AS k0, hashtextextended(t::text, 0) AS h FROM ${fromTable(prepared.sql)}`
+  async function fullTransfer(text) {
     const b0 = pair.a.bytesReceived() + pair.b.bytesReceived()
     const t = performance.now()
-    const [ra, rb] = await Promise.all([pair.a.client.query(fullKeyHashSql(prepared.sql)), pair.b.client.query(fullKeyHashSql(prepared.sql))])
+    const [ra, rb] = await Promise.all([pair.a.client.query(text), pair.b.client.query(text)])
     const mb = new Map(rb.rows.map((r) => [r.k0, r.h]))
     let match = 0, conflict = 0, aOnly = 0
     for (const r of ra.rows) {
@@ -82,12 +88,14 @@ try {
 
   await both(hashScan) // warm the caches
   const med = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]
-  const scans = [], counts = [], fulls = [], ours = []
-  let full, res
+  const scans = [], counts = [], fulls = [], ups = [], ours = []
+  let full, up, res
   for (let i = 0; i < RUNS; i++) {
     counts.push(await both(countScan))
     scans.push(await both(hashScan))
-    full = await fullTransfer()
+    up = await fullTransfer(upstreamSql)
+    ups.push(up.seconds)
+    full = await fullTransfer(fullKeyHashSql(prepared.sql))
     fulls.push(full.seconds)
     res = await analyzeOverlap({nodeA: conn[0], nodeB: conn[1], tables})
     ours.push(res.seconds)
@@ -97,12 +105,14 @@ try {
   const mib = (b) => `${(b / 1048576).toFixed(2)} MiB`
   console.log(`merge analyze benchmark: ${ROWS} rows per node, PostgreSQL ${major}, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; setup ${setup.toFixed(1)} s; median of ${RUNS} runs`)
   console.log(`table size (pg_table_size, node A): ${mib(size)}`)
-  console.log(`differences: block-hash ${t.conflict} conflicts, ${t.aOnly} A-only, ${t.bOnly} B-only (of ${t.total}); full transfer ${full.conflict}/${full.aOnly}/${full.bOnly} — ${t.conflict === full.conflict && t.aOnly === full.aOnly && t.bOnly === full.bOnly ? 'identical' : 'DIFFERENT'}`)
+  const same = (x) => t.conflict === x.conflict && t.aOnly === x.aOnly && t.bOnly === x.bOnly
+  console.log(`differences: block-hash ${t.conflict} conflicts, ${t.aOnly} A-only, ${t.bOnly} B-only (of ${t.total}); full transfers ${up.conflict}/${up.aOnly}/${up.bOnly} and ${full.conflict}/${full.aOnly}/${full.bOnly} — ${same(up) && same(full) ? 'identical' : 'DIFFERENT'}`)
   console.log(`plain scan (count(*)) on both nodes at once:   ${med(counts).toFixed(3)} s`)
   console.log(`hashing scan on both nodes at once:            ${med(scans).toFixed(3)} s`)
   console.log(`merge analyze (block hashing):                 ${med(ours).toFixed(3)} s, ${mib(res.bytesReceived.total)} received (${((100 * res.bytesReceived.total) / size).toFixed(2)}% of the table), ${t.stats.statements} statements, ${t.stats.topBlocks} top blocks, ${t.stats.levels} levels, ${t.stats.leafRanges} leaves`)
-  console.log(`upstream-style full key+hash transfer:         ${med(fulls).toFixed(3)} s, ${mib(full.bytes)} received`)
-  console.log(`ratios: analyze / hashing scan = ${(med(ours) / med(scans)).toFixed(2)}×; full transfer / analyze time = ${(med(fulls) / med(ours)).toFixed(2)}×; bytes full / analyze = ${(full.bytes / res.bytesReceived.total).toFixed(1)}×`)
+  console.log(`upstream-style full transfer (its row hash):   ${med(ups).toFixed(3)} s, ${mib(up.bytes)} received`)
+  console.log(`full transfer with this tool's row hash:       ${med(fulls).toFixed(3)} s, ${mib(full.bytes)} received`)
+  console.log(`ratios: analyze / hashing scan = ${(med(ours) / med(scans)).toFixed(2)}× (target ≤ 2); upstream-style full transfer / analyze time = ${(med(ups) / med(ours)).toFixed(2)}× (target ≥ 3); same-hash full transfer / analyze = ${(med(fulls) / med(ours)).toFixed(2)}×; bytes upstream-style / analyze = ${(up.bytes / res.bytesReceived.total).toFixed(1)}×, same-hash / analyze = ${(full.bytes / res.bytesReceived.total).toFixed(1)}×; analyze bytes = ${((100 * res.bytesReceived.total) / size).toFixed(2)}% of the table (target ≤ 1%)`)
 } finally {
   await Promise.all(servers.map((s) => s.stop()))
 }

@@ -24,7 +24,7 @@ const rows = `INSERT INTO ev VALUES
   (2, '2024-03-10 07:00:00+00', '1999-12-31', '-3 years +2 mons', 1e-300, 3.4e38, '\\x', 0),
   (3, '1970-01-01 00:00:00+00', NULL, NULL, 'Infinity', '-0', NULL, 'NaN')`
 
-describe('merge between two majors (binary row hash where both ends have hashbyteaextended, hex text of it otherwise; user types hashed as text)', () => {
+describe('merge between two majors (record hash of exact per-column terms for built-in types; user types hashed as text)', () => {
   let cross: ServerHandle
   let crossDb: string | undefined
   beforeAll(async () => {
@@ -62,6 +62,31 @@ describe('merge between two majors (binary row hash where both ends have hashbyt
       [499, 1, ['77']],
       [299, 1, ['3']],
     ])
+  })
+
+  it('values that a type\'s own hash folds together are conflicts (numeric scale and sign, -0, jsonb numbers, 64-bit values that fold alike)', async () => {
+    const a = await freshDatabase('mxe_a')
+    const b = await freshDatabase('mxe_b', cross.url())
+    dbs.push(a)
+    try {
+      const ddl = `CREATE TABLE ex (id int PRIMARY KEY, n numeric, f float8, j jsonb, p numeric(6,2), c char(3), t text, v varchar(5), big int8, at timestamptz)`
+      const same = `'a', 't', 'v', 7, '2024-01-01Z'`
+      await sql(a, `${ddl}; INSERT INTO ex VALUES (1, 1.0, 1, '{}', 1, ${same}), (2, 2, 0, '{}', 1, ${same}), (3, 3, 1, '{"a": 1.0}', 1, ${same}),
+        (4, 4, 1, '{}', 1.5, 'a', 't', 'v', 1, '2024-01-01Z'), (5, 5, 1, '{}', 1.5, ${same}), (6, 6, 1, '{}', 1, 'a', 'Straße', 'v', 7, '2024-01-01Z'),
+        (7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`)
+      await sql(b, `${ddl}; INSERT INTO ex VALUES (1, 1.00, 1, '{}', 1, ${same}), (2, 2, '-0', '{}', 1, ${same}), (3, 3, 1, '{"a": 1.00}', 1, ${same}),
+        (4, 4, 1, '{}', 1.50, 'a  ', 't', 'v', 4294967296, '2024-01-01Z'), (5, 5, 1, '{}', -1.5, ${same}), (6, 6, 1, '{}', 1, 'a', 'Straße', 'v', 7, '2024-01-01Z'),
+        (7, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`)
+      // Each pair is equal under = (or hashes alike under the type's own hash), yet not the same value.
+      const [f] = await sql(b, `SELECT 1.0::numeric = 1.00 AS scale, '0'::float8 = '-0' AS zero, '{"a": 1.0}'::jsonb = '{"a": 1.00}' AS json,
+        hashint8extended(1, 0) = hashint8extended(4294967296, 0) AS fold, hash_numeric_extended(1.5, 0) = hash_numeric_extended(-1.5, 0) AS sign`)
+      expect(f).toEqual({scale: true, zero: true, json: true, fold: true, sign: true})
+      const r = await analyzeOverlap({nodeA: params(a), nodeB: params(b), tables: parseTableList('ex')})
+      expect(r.tables[0]).toMatchObject({total: 7, match: 2, conflict: 5, aOnly: 0, bOnly: 0})
+      expect(r.tables[0]!.conflicts.map((c) => c.key[0]).sort()).toEqual(['1', '2', '3', '4', '5'])
+    } finally {
+      await dropDatabase(b)
+    }
   })
 })
 

@@ -1,13 +1,30 @@
 import {describe, expect, it} from 'vitest'
-import {auditInsertSql, bucketExpr, rowHashExpr, copyLine, cutStatsSql, fetchRowsSql, Params, parseBlocks, rangePredicate, rangesRowsSql, type SqlTable, updateRowsSql} from '../../src/lib/merge/sql.js'
+import {auditInsertSql, bucketExpr, recordHashable, recordHashTerm, rowHashExpr, copyLine, cutStatsSql, fetchRowsSql, Params, parseBlocks, rangePredicate, rangesRowsSql, type SqlTable, updateRowsSql} from '../../src/lib/merge/sql.js'
 
 const single: SqlTable = {schema: 'Sales', name: 'Order "x"', kind: 'r', columns: [{name: 'id', type: 'bigint'}, {name: 'v', type: 'text'}, {name: 'g', type: 'integer', generated: true}], key: [{name: 'id', type: 'bigint'}]}
 const composite: SqlTable = {schema: 'public', name: 'lines', kind: 'p', columns: [{name: 'o', type: 'integer'}, {name: 'l', type: 'text'}, {name: 'q', type: 'integer'}], key: [{name: 'o', type: 'integer'}, {name: 'l', type: 'text'}]}
 
 describe('merge SQL', () => {
-  it('hashes the binary row where every type is built in (bytea hash, or its hex text before 16), else the text row', () => {
-    expect(rowHashExpr({...composite, binaryRowHash: 'bytea'})).toBe('hashbyteaextended(record_send(ROW(t."o", t."l", t."q")), 0)')
-    expect(rowHashExpr({...composite, binaryRowHash: 'hex'}, 'x')).toBe('hashtextextended(record_send(ROW(x."o", x."l", x."q"))::text, 0)')
+  it('hashes the record of exact per-column terms where every type is built in, else the text row', () => {
+    const cols: SqlTable['columns'] = [
+      {name: 'id', type: 'bigint', typeOid: 20, typmod: -1, send: 'int8send'},
+      {name: 'Name', type: 'text', typeOid: 25, typmod: -1, send: 'textsend'},
+      {name: 'price', type: 'numeric(12,2)', typeOid: 1700, typmod: 786438, send: 'numeric_send'},
+      {name: 'n', type: 'numeric', typeOid: 1700, typmod: -1, send: 'numeric_send'},
+      {name: 'f', type: 'double precision', typeOid: 701, typmod: -1, send: 'float8send'},
+      {name: 'c', type: 'character(3)', typeOid: 1042, typmod: 7, send: 'bpcharsend'},
+      {name: 'at', type: 'timestamp with time zone', typeOid: 1184, typmod: -1, send: 'timestamptz_send'},
+      {name: 'arr', type: 'integer[]', typeOid: 1007, typmod: -1, send: 'array_send'},
+    ]
+    const t: SqlTable = {...composite, columns: cols, recordHash: true}
+    expect(rowHashExpr(t, 'x')).toBe(
+      'hash_record_extended(ROW(pg_catalog."int8send"(x."id"), x."Name" COLLATE "C", pg_catalog."numeric_send"(x."price"), pg_catalog."numeric_send"(x."n"), pg_catalog."float8send"(x."f"), pg_catalog."bpcharsend"(x."c"), pg_catalog."timestamptz_send"(x."at"), pg_catalog."array_send"(x."arr")), 0)',
+    )
+    expect(recordHashable(cols)).toBe(true)
+    expect(recordHashTerm({name: 'k', type: 'integer', typeOid: 23, typmod: -1, send: 'int4send'})).toBe('t."k"')
+    // Facts missing (or a send function name that is not a plain identifier): not record-hashable.
+    expect(recordHashable([{name: 'x', type: 'text'}])).toBe(false)
+    expect(recordHashTerm({name: 'x', type: 'weird', typeOid: 9999, send: 'my.send'})).toBeNull()
     expect(rowHashExpr(composite)).toBe('hashtextextended(ROW(t."o", t."l", t."q")::text, 0)')
   })
 

@@ -14,7 +14,7 @@ import {type MergeProgress, silentProgress} from './progress.js'
 import {arithmeticCuts, arithmeticKeys, evenCuts, INTEGER_KEY_TYPES, type Key, planBlocks} from './ranges.js'
 import {type NodeSession, openNodeSession} from './session.js'
 import {SqlRangeSource} from './source.js'
-import type {SqlTable} from './sql.js'
+import {recordHashable, type SqlTable} from './sql.js'
 import {tableLabel, type TableName} from './tables.js'
 
 export interface TuningOptions {
@@ -83,27 +83,18 @@ export async function openPair(nodeA: ConnParams, nodeB: ConnParams): Promise<No
 }
 
 /** Loads and checks the tables on both nodes; throws before anything else happens. */
-/** hashbyteaextended exists (PostgreSQL 16+); without it the binary row is hashed as hex text. */
-async function hasByteaHash(client: NodePair['a']['client']): Promise<boolean> {
-  const r = await client.query<{ok: boolean}>(`SELECT to_regprocedure('pg_catalog.hashbyteaextended(bytea, bigint)') IS NOT NULL AS ok`)
-  return r.rows[0]!.ok
-}
-
 export async function prepareTables(pair: NodePair, tables: TableName[]): Promise<PreparedTable[]> {
   if (pair.a.encoding !== pair.b.encoding) {
     throw new SchemaMismatchError(`node A's database is encoded ${pair.a.encoding} but node B's ${pair.b.encoding}: rows would not hash alike`, {
       hint: 'Merge only between databases with the same encoding.',
     })
   }
-  const [fa, fb, pa, pb, ha, hb] = await Promise.all([
+  const [fa, fb, pa, pb] = await Promise.all([
     loadTables(pair.a.client, tables),
     loadTables(pair.b.client, tables),
     computeFingerprints(pair.a.client, {tables}),
     computeFingerprints(pair.b.client, {tables}),
-    hasByteaHash(pair.a.client),
-    hasByteaHash(pair.b.client),
   ])
-  const binaryHash = ha && hb ? ('bytea' as const) : ('hex' as const)
   // The schema compare of these tables (the function behind `steep-repl schema compare`).
   const strip = (f: typeof pa) => f.map(({input: _i, ...x}) => x)
   const compared = compareFingerprintSets(strip(pa), strip(pb))
@@ -139,10 +130,11 @@ export async function prepareTables(pair: NodePair, tables: TableName[]): Promis
         schema: a.schema,
         name: a.name,
         kind: a.kind,
-        columns: a.columns.map((c) => ({name: c.name, type: c.type, generated: c.generated})),
+        columns: a.columns.map((c) => ({name: c.name, type: c.type, generated: c.generated, typeOid: c.typeOid, typmod: c.typmod, send: c.send})),
         key: a.key.map((k) => ({name: k, type: types.get(k)!})),
-        // Decided from both nodes, so both compute the same expression.
-        binaryRowHash: a.columns.every((c) => c.builtin === true) && b.columns.every((c) => c.builtin === true) ? binaryHash : undefined,
+        // Decided from both nodes, so both compute the same expression (schema compare has
+        // already refused tables whose column types differ).
+        recordHash: a.columns.every((c) => c.builtin === true) && b.columns.every((c) => c.builtin === true) && recordHashable(a.columns) && recordHashable(b.columns),
       },
     }
   })

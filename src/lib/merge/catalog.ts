@@ -13,7 +13,7 @@ interface Row {
   name: string
   kind: 'r' | 'p'
   est: string
-  columns: Array<{name: string; type: string; generated: boolean; builtin: boolean}>
+  columns: Array<{name: string; type: string; generated: boolean; builtin: boolean; oid: number; typmod: number; send: string}>
   key: string[] | null
 }
 
@@ -21,8 +21,9 @@ interface Row {
 export async function loadTables(client: pg.Client, tables: TableName[]): Promise<Array<TableFacts | null>> {
   const {rows} = await client.query<Row>(
     `SELECT n.nspname::text AS schema, c.relname::text AS name, c.relkind::text AS kind, c.reltuples::int8::text AS est,
-            (SELECT coalesce(jsonb_agg(jsonb_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'generated', a.attgenerated <> '', 'builtin', a.atttypid < 16384 AND (SELECT ty.typsend::oid <> 0 FROM pg_type ty WHERE ty.oid = a.atttypid)) ORDER BY a.attnum), '[]')
-               FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+            (SELECT coalesce(jsonb_agg(jsonb_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'generated', a.attgenerated <> '', 'builtin', a.atttypid < 16384 AND ty.typsend::oid <> 0,
+                                               'oid', a.atttypid, 'typmod', a.atttypmod, 'send', ty.typsend::regproc::text) ORDER BY a.attnum), '[]')
+               FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
             (SELECT array_agg(a.attname::text ORDER BY k.ord)
                FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
                JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
@@ -35,7 +36,7 @@ export async function loadTables(client: pg.Client, tables: TableName[]): Promis
   return tables.map((t) => {
     const r = rows.find((x) => x.schema === t.schema && x.name === t.name)
     if (!r) return null
-    const columns: ColumnFacts[] = r.columns.map((c) => ({name: c.name, type: c.type, generated: c.generated, builtin: c.builtin}))
+    const columns: ColumnFacts[] = r.columns.map((c) => ({name: c.name, type: c.type, generated: c.generated, builtin: c.builtin, typeOid: c.oid, typmod: c.typmod, send: c.send}))
     return {schema: r.schema, name: r.name, kind: r.kind, columns, key: r.key ?? [], estRows: Number(r.est)}
   })
 }

@@ -21,9 +21,13 @@ export interface ColumnFacts {
   generated: boolean
   /**
    * A type of PostgreSQL itself (oid below FirstNormalObjectId): its oid is the same on every
-   * server, so the binary row hash (sql.ts) can include it. Absent: not known, treated as false.
+   * server, so the record row hash (sql.ts) can include it. Absent: not known, treated as false.
    */
   builtin?: boolean
+  /** pg_type oid, atttypmod and the type's send function (regproc text): how sql.ts hashes it. */
+  typeOid?: number
+  typmod?: number
+  send?: string
 }
 
 export interface TableFacts {

@@ -4,14 +4,22 @@
 // format_type reported it on the node.
 //
 // Row hash: a 64-bit hash of the whole row (every column, in node A's order; the key is part of the
-// row). When every column's type is one of PostgreSQL's own (the same oid on every server):
-// hashbyteaextended(record_send(ROW(…)), 0), the binary form — no text output of timestamps and
-// numerics, about twice as fast, and independent of session settings (record_send writes each
-// column's type oid, which is why user-defined types are excluded: their oids differ between
-// servers); where a node lacks hashbyteaextended (before 16), hashtextextended of that binary form
-// as hex text (bytea_output is pinned to hex), still cheaper than the row's text output. Otherwise hashtextextended(ROW(…)::text, 0), the row's text output under the pinned
-// session settings of session.ts. A block hash is count(*) and bit_xor of the row hashes
-// (order-independent, so no sort), sent in base64.
+// row). When every column's type is one of PostgreSQL's own (the same oid and hash functions on
+// every server): hash_record_extended(ROW(…), 0) over one term per column, each chosen so that
+// different values hash apart with 64-bit odds. A type's own hash follows its = and is not always
+// that: numeric ignores the scale (1.0 = 1.00) and the sign, float8 folds -0 into 0, int8 and the
+// 64-bit time types fold their 64 bits into 32 first (1 and 4294967296 hash alike), and text under
+// a nondeterministic collation hashes 'a' and 'A' alike. So:
+//   - bool, "char", int2, int4, oid, date, uuid, bytea: the column itself (its hash reads every
+//     bit of the value);
+//   - text, varchar, name: the column COLLATE "C" (hashed byte for byte);
+//   - every other type: the bytes of its send function (int8send, numeric_send, …), hashed whole.
+// About 1.4× cheaper than hashing record_send(ROW(…)) as one bytea (PostgreSQL 18, 1M rows of
+// bigint/int/text/numeric/timestamptz, one scan: 0.8–1.4 s against 1.3–1.9 s) and independent of
+// session settings. Otherwise (a user-defined type: its oid and hash differ between servers)
+// hashtextextended(ROW(…)::text, 0), the row's text output under the pinned session settings of
+// session.ts. A block hash is count(*) and bit_xor of the row hashes (order-independent, so no
+// sort), sent in base64.
 
 import pg from 'pg'
 import {asArithmetic, INTEGER_KEY_TYPES, type KeyRange} from './ranges.js'
@@ -21,6 +29,10 @@ const q = pg.escapeIdentifier
 export interface SqlColumn {
   name: string
   type: string
+  /** pg_type oid, atttypmod and send function (regproc text): the record hash's term (rowHashExpr). */
+  typeOid?: number
+  typmod?: number
+  send?: string
 }
 
 export interface SqlTable {
@@ -32,8 +44,8 @@ export interface SqlTable {
   columns: Array<SqlColumn & {generated?: boolean}>
   /** Primary-key columns in key order. */
   key: SqlColumn[]
-  /** Hash rows in binary form (every column type built in, on both nodes); see the file comment. */
-  binaryRowHash?: 'bytea' | 'hex'
+  /** Hash rows with hash_record_extended (every column type built in, on both nodes); see the file comment. */
+  recordHash?: boolean
 }
 
 export class Params {
@@ -47,11 +59,35 @@ export class Params {
 export const qualified = (t: {schema: string; name: string}): string => `${q(t.schema)}.${q(t.name)}`
 export const fromTable = (t: SqlTable, alias = 't'): string => `${t.kind === 'p' ? '' : 'ONLY '}${qualified(t)} AS ${alias}`
 
+// Built-in types whose own hash function reads every bit of the value (file comment).
+const FULL_HASH_TYPES = new Set([
+  16, // bool
+  17, // bytea
+  18, // "char"
+  21, // int2
+  23, // int4
+  26, // oid
+  1082, // date
+  2950, // uuid
+])
+const BYTEWISE_TEXT_TYPES = new Set([19 /* name */, 25 /* text */, 1043 /* varchar */])
+
+/** The record hash's term for one column (see the file comment); null when its facts are missing. */
+export function recordHashTerm(c: SqlColumn, alias = 't'): string | null {
+  const col = `${alias}.${q(c.name)}`
+  if (c.typeOid === undefined) return null
+  if (FULL_HASH_TYPES.has(c.typeOid)) return col
+  if (BYTEWISE_TEXT_TYPES.has(c.typeOid)) return `${col} COLLATE "C"`
+  if (c.send && /^[a-z0-9_]+$/.test(c.send)) return `pg_catalog.${q(c.send)}(${col})`
+  return null
+}
+
+/** True when every column has a record hash term (the caller also checks the types are built in). */
+export const recordHashable = (columns: SqlColumn[]): boolean => columns.every((c) => recordHashTerm(c) !== null)
+
 export function rowHashExpr(t: SqlTable, alias = 't'): string {
-  const row = `ROW(${t.columns.map((c) => `${alias}.${q(c.name)}`).join(', ')})`
-  if (t.binaryRowHash === 'bytea') return `hashbyteaextended(record_send(${row}), 0)`
-  if (t.binaryRowHash === 'hex') return `hashtextextended(record_send(${row})::text, 0)`
-  return `hashtextextended(${row}::text, 0)`
+  if (t.recordHash) return `hash_record_extended(ROW(${t.columns.map((c) => recordHashTerm(c, alias)!).join(', ')}), 0)`
+  return `hashtextextended(ROW(${t.columns.map((c) => `${alias}.${q(c.name)}`).join(', ')})::text, 0)`
 }
 
 /** The key of a row as a comparable tuple: t.id, or (t.a, t.b). */
