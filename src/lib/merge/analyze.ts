@@ -89,12 +89,9 @@ export async function prepareTables(pair: NodePair, tables: TableName[]): Promis
       hint: 'Merge only between databases with the same encoding.',
     })
   }
-  const [fa, fb, pa, pb] = await Promise.all([
-    loadTables(pair.a.client, tables),
-    loadTables(pair.b.client, tables),
-    computeFingerprints(pair.a.client, {tables}),
-    computeFingerprints(pair.b.client, {tables}),
-  ])
+  // The two nodes at once, each connection one statement at a time.
+  const facts = async (c: NodePair['a']['client']) => ({tables: await loadTables(c, tables), prints: await computeFingerprints(c, {tables})})
+  const [{tables: fa, prints: pa}, {tables: fb, prints: pb}] = await Promise.all([facts(pair.a.client), facts(pair.b.client)])
   // The schema compare of these tables (the function behind `steep-repl schema compare`).
   const strip = (f: typeof pa) => f.map(({input: _i, ...x}) => x)
   const compared = compareFingerprintSets(strip(pa), strip(pb))

@@ -178,7 +178,9 @@ async function preflight(pair: NodePair, o: MergeOptions): Promise<Prepared> {
     })
   }
   const warnings: string[] = tables.flatMap((t) => t.notes.map((n) => `schema (not blocking): ${n}`))
-  const [wa, wb, ra, rb] = await Promise.all([loadWriters(pair.a.client, o.tables), loadWriters(pair.b.client, o.tables), loadReplication(pair.a.client, o.tables), loadReplication(pair.b.client, o.tables)])
+  // The two nodes at once, each connection one statement at a time.
+  const activity = async (c: typeof pair.a.client) => ({writers: await loadWriters(c, o.tables), replication: await loadReplication(c, o.tables)})
+  const [{writers: wa, replication: ra}, {writers: wb, replication: rb}] = await Promise.all([activity(pair.a.client), activity(pair.b.client)])
   // Subscriptions that do not filter by origin (all of them before PostgreSQL 16) would send the
   // merge's own writes back to the node they came from.
   const unfiltered = (links: EchoLink[]) => links.filter((l) => l.origin !== 'none')
