@@ -7,21 +7,21 @@ const composite: SqlTable = {schema: 'public', name: 'lines', kind: 'p', columns
 describe('merge SQL', () => {
   it('hashes the record of exact per-column terms where every type is built in, else the text row', () => {
     const cols: SqlTable['columns'] = [
-      {name: 'id', type: 'bigint', typeOid: 20, typmod: -1, send: 'int8send'},
-      {name: 'Name', type: 'text', typeOid: 25, typmod: -1, send: 'textsend'},
-      {name: 'price', type: 'numeric(12,2)', typeOid: 1700, typmod: 786438, send: 'numeric_send'},
-      {name: 'n', type: 'numeric', typeOid: 1700, typmod: -1, send: 'numeric_send'},
-      {name: 'f', type: 'double precision', typeOid: 701, typmod: -1, send: 'float8send'},
-      {name: 'c', type: 'character(3)', typeOid: 1042, typmod: 7, send: 'bpcharsend'},
-      {name: 'at', type: 'timestamp with time zone', typeOid: 1184, typmod: -1, send: 'timestamptz_send'},
-      {name: 'arr', type: 'integer[]', typeOid: 1007, typmod: -1, send: 'array_send'},
+      {name: 'id', type: 'bigint', typeOid: 20, send: 'int8send'},
+      {name: 'Name', type: 'text', typeOid: 25, send: 'textsend'},
+      {name: 'price', type: 'numeric(12,2)', typeOid: 1700, send: 'numeric_send'},
+      {name: 'n', type: 'numeric', typeOid: 1700, send: 'numeric_send'},
+      {name: 'f', type: 'double precision', typeOid: 701, send: 'float8send'},
+      {name: 'c', type: 'character(3)', typeOid: 1042, send: 'bpcharsend'},
+      {name: 'at', type: 'timestamp with time zone', typeOid: 1184, send: 'timestamptz_send'},
+      {name: 'arr', type: 'integer[]', typeOid: 1007, send: 'array_send'},
     ]
     const t: SqlTable = {...composite, columns: cols, recordHash: true}
     expect(rowHashExpr(t, 'x')).toBe(
       'hash_record_extended(ROW(pg_catalog."int8send"(x."id"), x."Name" COLLATE "C", pg_catalog."numeric_send"(x."price"), pg_catalog."numeric_send"(x."n"), pg_catalog."float8send"(x."f"), pg_catalog."bpcharsend"(x."c"), pg_catalog."timestamptz_send"(x."at"), pg_catalog."array_send"(x."arr")), 0)',
     )
     expect(recordHashable(cols)).toBe(true)
-    expect(recordHashTerm({name: 'k', type: 'integer', typeOid: 23, typmod: -1, send: 'int4send'})).toBe('t."k"')
+    expect(recordHashTerm({name: 'k', type: 'integer', typeOid: 23, send: 'int4send'})).toBe('t."k"')
     // Facts missing (or a send function name that is not a plain identifier): not record-hashable.
     expect(recordHashable([{name: 'x', type: 'text'}])).toBe(false)
     expect(recordHashTerm({name: 'x', type: 'weird', typeOid: 9999, send: 'my.send'})).toBeNull()

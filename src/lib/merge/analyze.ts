@@ -127,7 +127,7 @@ export async function prepareTables(pair: NodePair, tables: TableName[]): Promis
         schema: a.schema,
         name: a.name,
         kind: a.kind,
-        columns: a.columns.map((c) => ({name: c.name, type: c.type, generated: c.generated, typeOid: c.typeOid, typmod: c.typmod, send: c.send})),
+        columns: a.columns.map((c) => ({name: c.name, type: c.type, generated: c.generated, typeOid: c.typeOid, send: c.send})),
         key: a.key.map((k) => ({name: k, type: types.get(k)!})),
         // Decided from both nodes, so both compute the same expression (schema compare has
         // already refused tables whose column types differ).

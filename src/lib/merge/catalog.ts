@@ -13,7 +13,7 @@ interface Row {
   name: string
   kind: 'r' | 'p'
   est: string
-  columns: Array<{name: string; type: string; generated: boolean; builtin: boolean; oid: number; typmod: number; send: string}>
+  columns: Array<{name: string; type: string; generated: boolean; builtin: boolean; oid: number; send: string}>
   key: string[] | null
 }
 
@@ -22,7 +22,7 @@ export async function loadTables(client: pg.Client, tables: TableName[]): Promis
   const {rows} = await client.query<Row>(
     `SELECT n.nspname::text AS schema, c.relname::text AS name, c.relkind::text AS kind, c.reltuples::int8::text AS est,
             (SELECT coalesce(jsonb_agg(jsonb_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'generated', a.attgenerated <> '', 'builtin', a.atttypid < 16384 AND ty.typsend::oid <> 0,
-                                               'oid', a.atttypid, 'typmod', a.atttypmod, 'send', ty.typsend::regproc::text) ORDER BY a.attnum), '[]')
+                                               'oid', a.atttypid, 'send', ty.typsend::regproc::text) ORDER BY a.attnum), '[]')
                FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
             (SELECT array_agg(a.attname::text ORDER BY k.ord)
                FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
@@ -36,7 +36,7 @@ export async function loadTables(client: pg.Client, tables: TableName[]): Promis
   return tables.map((t) => {
     const r = rows.find((x) => x.schema === t.schema && x.name === t.name)
     if (!r) return null
-    const columns: ColumnFacts[] = r.columns.map((c) => ({name: c.name, type: c.type, generated: c.generated, builtin: c.builtin, typeOid: c.oid, typmod: c.typmod, send: c.send}))
+    const columns: ColumnFacts[] = r.columns.map((c) => ({name: c.name, type: c.type, generated: c.generated, builtin: c.builtin, typeOid: c.oid, send: c.send}))
     return {schema: r.schema, name: r.name, kind: r.kind, columns, key: r.key ?? [], estRows: Number(r.est)}
   })
 }

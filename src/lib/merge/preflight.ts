@@ -24,9 +24,8 @@ export interface ColumnFacts {
    * server, so the record row hash (sql.ts) can include it. Absent: not known, treated as false.
    */
   builtin?: boolean
-  /** pg_type oid, atttypmod and the type's send function (regproc text): how sql.ts hashes it. */
+  /** pg_type oid and the type's send function (regproc text): how sql.ts hashes it. */
   typeOid?: number
-  typmod?: number
   send?: string
 }
 

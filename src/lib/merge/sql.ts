@@ -29,9 +29,8 @@ const q = pg.escapeIdentifier
 export interface SqlColumn {
   name: string
   type: string
-  /** pg_type oid, atttypmod and send function (regproc text): the record hash's term (rowHashExpr). */
+  /** pg_type oid and send function (regproc text): the record hash's term (rowHashExpr). */
   typeOid?: number
-  typmod?: number
   send?: string
 }
 
