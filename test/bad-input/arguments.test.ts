@@ -4,15 +4,16 @@
 // file was created. `postgres://unreachable.invalid/db` is never resolved: if a case reached the
 // network it would exit 6, not the expected code, so every row also proves the check comes first.
 
-import {existsSync, mkdtempSync} from 'node:fs'
+import {existsSync, mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {describe, expect, it} from 'vitest'
+import {afterAll, describe, expect, it} from 'vitest'
 import {type CliResult, runCli} from '../helpers/cli.js'
 
 const DB = 'postgres://unreachable.invalid/db'
 const root = mkdtempSync(path.join(tmpdir(), 'steep-badarg-'))
 const out = (name: string) => path.join(root, name)
+afterAll(() => rmSync(root, {recursive: true, force: true}))
 
 interface Case {
   name: string

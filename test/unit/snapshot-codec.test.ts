@@ -1,11 +1,11 @@
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {Readable, Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
-import {describe, expect, it} from 'vitest'
+import {afterAll, describe, expect, it} from 'vitest'
 import {checkLevel, COMPRESSIONS, type Compression, createCompressor, createDecompressor, EXTENSION, Lz4FrameScanner} from '../../src/lib/snapshot/codec.js'
 
 /** Text-like data (compressible) with random parts, split into uneven chunks. */
@@ -45,6 +45,16 @@ const tool: Record<Compression, string | null> = {none: null, gzip: 'gzip', lz4:
 describe('codecs', () => {
   const input = sample(9 * 1024 * 1024) // more than two lz4 chunks
   const plain = Buffer.concat(input)
+  // Scratch directories for the standard tools' files (~14 MB each), removed at the end.
+  const dirs: string[] = []
+  const scratch = () => {
+    const d = mkdtempSync(path.join(tmpdir(), 'codec-'))
+    dirs.push(d)
+    return d
+  }
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, {recursive: true, force: true})
+  })
 
   it.each(COMPRESSIONS)('%s round-trips, compresses, and the standard tool reads it', async (c) => {
     const packed = await collect(input, await createCompressor(c))
@@ -53,7 +63,7 @@ describe('codecs', () => {
     expect(back.equals(plain)).toBe(true)
     const t = tool[c]
     if (t && existsSync(`/usr/bin/${t}`)) {
-      const dir = mkdtempSync(path.join(tmpdir(), 'codec-'))
+      const dir = scratch()
       const f = path.join(dir, `x${EXTENSION[c]}`)
       writeFileSync(f, packed)
       execFileSync(t, ['-d', '-q', '-f', f, path.join(dir, 'x')].slice(0, t === 'lz4' ? 5 : 4), {stdio: 'pipe'})
@@ -64,7 +74,7 @@ describe('codecs', () => {
   it.each(['lz4', 'zstd', 'gzip'] as const)('%s reads what the standard tool wrote', async (c) => {
     const t = tool[c]!
     if (!existsSync(`/usr/bin/${t}`)) return
-    const dir = mkdtempSync(path.join(tmpdir(), 'codec-'))
+    const dir = scratch()
     const f = path.join(dir, 'y')
     writeFileSync(f, plain)
     execFileSync(t, ['-q', '-f', f, f + EXTENSION[c]].slice(0, t === 'lz4' ? 4 : 3), {stdio: 'pipe'})
