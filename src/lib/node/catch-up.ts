@@ -23,24 +23,24 @@ export async function waitForCatchUp(
   maxLag: number,
   timeoutMs: number,
   signal: AbortSignal | undefined,
-  onLag: (lag: number) => Promise<void>,
+  onLag?: (lag: number) => Promise<void>,
 ): Promise<number> {
   const deadline = Date.now() + timeoutMs
   let mark: string | null = null
   for (;;) {
     if (signal?.aborted) throw new CancelledError('cancelled during catch-up')
     const w = await target.query(`SELECT pid FROM pg_stat_subscription WHERE subname = $1 AND relid IS NULL AND pid IS NOT NULL`, [subscription])
-    type SlotState = {lag: string | null; active: boolean; flushed: string; passed: boolean | null}
-    const r: pg.QueryResult<SlotState> = await source.query<SlotState>(
-      `SELECT pg_wal_lsn_diff(pg_current_wal_flush_lsn(), confirmed_flush_lsn)::text AS lag, active,
-              pg_current_wal_flush_lsn()::text AS flushed, confirmed_flush_lsn >= $2::pg_lsn AS passed
-         FROM pg_replication_slots WHERE slot_name = $1`,
+    // Annotated: `mark` is assigned from a row, so inference would be circular.
+    const r: pg.QueryResult<{lag: string | null; active: boolean; flushed: string; passed: boolean | null}> = await source.query(
+      `SELECT pg_wal_lsn_diff(f.lsn, confirmed_flush_lsn)::text AS lag, active, f.lsn::text AS flushed,
+              confirmed_flush_lsn >= $2::pg_lsn AS passed
+         FROM pg_replication_slots, pg_current_wal_flush_lsn() AS f(lsn) WHERE slot_name = $1`,
       [slot, mark],
     )
-    if (!r.rows.length) throw new StateError(`replication slot ${slot} disappeared from the source during catch-up`)
-    const row: SlotState = r.rows[0]!
+    const row = r.rows[0]
+    if (!row) throw new StateError(`replication slot ${slot} disappeared from the source during catch-up`)
     const lag = Math.max(0, Number(row.lag ?? 0))
-    await onLag(lag)
+    await onLag?.(lag)
     if (w.rows.length && row.active) {
       // Confirmed at or past the flush position: nothing committed before it is unapplied.
       if (Number(row.lag ?? 1) <= 0 || (mark !== null && row.passed)) return lag

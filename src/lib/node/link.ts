@@ -70,7 +70,7 @@ export async function linkNodes(o: {
     // peer is waited out, not refused): changes made on the node before the reverse slot exists
     // are not sent back.
     const timeoutMs = o.catchupTimeoutMs ?? 60_000
-    await waitForCatchUp(t, s, forward.slot, forward.subscription, o.maxLagBytes ?? DEFAULT_MAX_LAG_BYTES, timeoutMs, o.signal, async () => {}).catch((err) => {
+    await waitForCatchUp(t, s, forward.slot, forward.subscription, o.maxLagBytes ?? DEFAULT_MAX_LAG_BYTES, timeoutMs, o.signal).catch((err) => {
       if (err instanceof TimeoutError) throw new TimeoutError(`${o.nodeId} has not caught up with ${o.peerId} within ${Math.round(timeoutMs / 1000)}s: ${err.message}`, {hint: 'Link when replication has caught up (steep-repl node status shows the lag).'})
       throw err
     })
