@@ -1,14 +1,15 @@
 // The data path of generate/apply without the job layer: exported slot, imported snapshots, parts
 // copied to compressed files and back, checksums equal, rows written after the slot not included.
 
-import {mkdtempSync, readdirSync} from 'node:fs'
+import {mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {openClient} from '../../src/lib/connection/connect.js'
 import {resolveConnection} from '../../src/lib/connection/resolve.js'
 import {COMPRESSIONS, EXTENSION} from '../../src/lib/snapshot/codec.js'
-import {copyFileToTable, copyPartDirect, copyPartToFile} from '../../src/lib/snapshot/copy.js'
+import {copyFileToTable, copyPartDirect, copyPartToFile, FileChangedError} from '../../src/lib/snapshot/copy.js'
+import {fileIdentity} from '../../src/lib/snapshot/manifest-io.js'
 import {planParts} from '../../src/lib/snapshot/plan.js'
 import {createExportedSlot, importSnapshot, prepareSession} from '../../src/lib/snapshot/source.js'
 import {Meter} from '../../src/lib/snapshot/streams.js'
@@ -60,6 +61,39 @@ describe('snapshot data path', () => {
   afterAll(async () => {
     await dropDatabase(src)
     await dropDatabase(dst)
+    rmSync(dir, {recursive: true, force: true})
+  })
+
+  it('loads a verified file without hashing it again, and refuses one changed or replaced since (the part rolled back)', async () => {
+    await sql(dst, `CREATE TABLE vt (id int, t text)`)
+    const ref = {schema: 'public', name: 'vt', columns: ['id', 't']}
+    const file = path.join(dir, 'verified.copy')
+    const text = '1\tone\n2\ttwo\n3\t\\N\n'
+    writeFileSync(file, text)
+    const identity = fileIdentity(statSync(file, {bigint: true}))
+    const target = await openClient(resolveConnection({db: dst}))
+    try {
+      await target.query('BEGIN')
+      const r = await copyFileToTable(target, ref, file, 'none', false, undefined, undefined, identity)
+      expect(r).toEqual({rows: 3, rawBytes: Buffer.byteLength(text), sha256: '', dataSha256: ''})
+      await target.query('COMMIT')
+      // Same bytes written again: the times move, the identity no longer matches.
+      await new Promise((res) => setTimeout(res, 20))
+      writeFileSync(file, text)
+      await target.query('BEGIN')
+      await expect(copyFileToTable(target, ref, file, 'none', false, undefined, undefined, identity)).rejects.toBeInstanceOf(FileChangedError)
+      await target.query('ROLLBACK')
+      // Replaced by another file under the same name (another inode).
+      const again = fileIdentity(statSync(file, {bigint: true}))
+      writeFileSync(`${file}.new`, text)
+      renameSync(`${file}.new`, file)
+      await target.query('BEGIN')
+      await expect(copyFileToTable(target, ref, file, 'none', false, undefined, undefined, again)).rejects.toThrow(/changed after verification/)
+      await target.query('ROLLBACK')
+      expect((await target.query(`SELECT count(*)::int AS n FROM vt`)).rows[0].n).toBe(3)
+    } finally {
+      await target.end()
+    }
   })
 
   it('copies split parts at the exported snapshot, through every codec, and back identically', async () => {

@@ -1,10 +1,10 @@
 import {createHash, randomBytes} from 'node:crypto'
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {HashThreads} from '../../src/lib/snapshot/hash-threads.js'
-import {verifyFiles} from '../../src/lib/snapshot/manifest-io.js'
+import {fileIdentity, verifyFiles} from '../../src/lib/snapshot/manifest-io.js'
 import type {Manifest} from '../../src/lib/snapshot/manifest.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'steep-hash-'))
@@ -47,5 +47,31 @@ describe('hashing on worker threads', () => {
     expect(r.ok).toBe(false)
     expect(r.problems).toEqual([expect.objectContaining({file: 'data/p3.copy', problem: 'checksum'})])
   })
-})
 
+  it('verifyFiles gives the identity of each settled file it hashed, and none for a file written in the last seconds (racy: apply hashes it again)', async () => {
+    const sub = mkdtempSync(path.join(dir, 'ident-'))
+    const old = {file: 'data/old.copy', data: Buffer.from('1\tone\n')}
+    const fresh = {file: 'data/fresh.copy', data: Buffer.from('2\ttwo\n')}
+    const schema = {file: 'schema/pre.sql', data: Buffer.from('CREATE TABLE t ();\n')}
+    const write = (f: {file: string; data: Buffer}) => {
+      mkdirSync(path.join(sub, path.dirname(f.file)), {recursive: true})
+      writeFileSync(path.join(sub, f.file), f.data)
+    }
+    write(old)
+    write(schema)
+    await new Promise((r) => setTimeout(r, 3200))
+    write(fresh)
+    const entry = (f: {file: string; data: Buffer}) => ({file: f.file, bytes: f.data.length, sha256: sha(f.data)})
+    const m = {
+      schemaFiles: {preData: entry(schema), postData: entry(schema), postDataPlan: entry(schema)},
+      tables: [{parts: [old, fresh].map((p) => ({...entry(p), fileBytes: p.data.length}))}],
+    } as unknown as Manifest
+    const r = await verifyFiles(sub, m, 2)
+    expect(r.ok).toBe(true)
+    expect(r.identities.get(old.file)).toBe(fileIdentity(statSync(path.join(sub, old.file), {bigint: true})))
+    expect(r.identities.has(fresh.file)).toBe(false)
+    // A file rewritten with the same bytes has another identity.
+    writeFileSync(path.join(sub, old.file), old.data)
+    expect(fileIdentity(statSync(path.join(sub, old.file), {bigint: true}))).not.toBe(r.identities.get(old.file))
+  })
+})

@@ -13,7 +13,7 @@ export default class SnapshotVerify extends BaseCommand<typeof SnapshotVerify> {
   static override args = {dir: Args.directory({description: 'The snapshot directory.', required: true})}
   static override flags = {parallel: Flags.integer({char: 'j', summary: 'Files hashed at once.', default: 4, min: 1, max: 64})}
 
-  async run(): Promise<VerifyResult & {snapshotId: string}> {
+  async run(): Promise<Omit<VerifyResult, 'identities'> & {snapshotId: string}> {
     const m = await readManifest(this.args.dir)
     const r = await verifyFiles(this.args.dir, m, this.flags.parallel)
     if (!r.ok) {
@@ -22,6 +22,8 @@ export default class SnapshotVerify extends BaseCommand<typeof SnapshotVerify> {
       })
     }
     this.log(`snapshot ${m.snapshotId} is intact: ${r.files} files, ${formatBytes(r.bytes)}, manifest checksum ok (LSN ${m.lsn})`)
-    return {snapshotId: m.snapshotId, ...r}
+    // The file identities are apply's business, not the report's.
+    const {identities: _identities, ...report} = r
+    return {snapshotId: m.snapshotId, ...report}
   }
 }

@@ -14,7 +14,8 @@ import {StateError, UsageError} from '../errors.js'
 import {failpoint} from '../failpoint.js'
 import {install} from '../install/migrations.js'
 import {requireReplicaSessions, requireSubscriptionRights} from '../privileges.js'
-import {copyFileToTable, qualified} from './copy.js'
+import {AutovacuumGuard} from './autovacuum-guard.js'
+import {copyFileToTable, FileChangedError, qualified} from './copy.js'
 import type {Reporter} from './generate.js'
 import {type Manifest, type ManifestTable} from './manifest.js'
 import {ManifestError, readManifest, verifyFiles} from './manifest-io.js'
@@ -111,9 +112,12 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       hint: 'Generate it again with a kept slot (the default) to seed a replica.',
     })
   }
+  // Files verified here are not hashed again while loading (their identity is checked instead).
+  let verified = new Map<string, string>()
   if (o.verify) {
     rep?.phase('verify', 'checking sizes and checksums')
     const v = await verifyFiles(dir, m, o.parallel)
+    verified = v.identities
     if (!v.ok) {
       throw new ManifestError(`snapshot verification failed; the target was not touched: ${v.problems.map((p) => `${p.file}: ${p.problem} (${p.detail})`).join('; ')}`)
     }
@@ -195,14 +199,16 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       // A table's rows are all in: its own index builds next (those not done by an earlier run),
       // then its ANALYZE, on the same connections while other tables still load (as pg_restore
       // builds a table's indexes as soon as its data is restored).
-      const tableLoaded = (t: ManifestTable) => {
+      const guard = new AutovacuumGuard(control)
+      const tableLoaded = async (t: ManifestTable) => {
+        await guard.release(tableKey(t))
         const sts = (early.get(tableKey(t)) ?? []).filter((st) => !doneFiles.has(`ddl:${st.id}`))
         ddlLeft.set(tableKey(t), sts.length)
         if (sts.length) queue.push(...sts.map((st) => ({ddl: st, table: t})))
         else queue.push({analyze: t})
       }
       // Tables a previous run finished loading but whose builds may not have happened.
-      for (const t of m.tables) if (partsLeft.get(tableKey(t)) === 0 && t.parts.length > 0) tableLoaded(t)
+      for (const t of m.tables) if (partsLeft.get(tableKey(t)) === 0 && t.parts.length > 0) await tableLoaded(t)
       for (let i = 0; i < Math.max(1, Math.min(o.parallel, queue.size)); i++) {
         const c = await openClient(o.target, {applicationName: 'steep-repl apply'})
         c.on('error', () => {})
@@ -214,6 +220,9 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
         await c.query(`SET session_replication_role = replica`)
         loaders.push(c)
       }
+      // Autovacuum stays off the tables loaded part by part until each is complete (a whole table's
+      // TRUNCATE keeps it off during its own load).
+      await guard.start(m.tables.filter((t) => t.parts.length > 1 && partsLeft.get(tableKey(t))! > 0).map((t) => ({key: tableKey(t), table: t})))
       await queue.run(
         loaders.length,
         async (w, slot) => {
@@ -247,13 +256,19 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
               whole,
               (bytes) => rep?.part({id: p.file, label, state: 'progress', bytes, rows: 0, estBytes: p.rawBytes}),
               o.signal,
-            )
-            if (r.sha256 !== p.sha256 || r.dataSha256 !== p.dataSha256 || r.rows !== p.rows) {
+              verified.get(p.file),
+            ).catch((err: unknown) => {
+              if (err instanceof FileChangedError) throw new ManifestError(`${err.message}; the part was rolled back`, {hint: 'Verify the snapshot again (snapshot verify) and re-run the apply with --resume.'})
+              throw err
+            })
+            // A file not verified was hashed as it was read; a verified one was checked unchanged.
+            const hashed = !verified.has(p.file)
+            if ((hashed && (r.sha256 !== p.sha256 || r.dataSha256 !== p.dataSha256)) || r.rows !== p.rows || r.rawBytes !== p.rawBytes) {
               throw new ManifestError(`${p.file} does not match the manifest (changed after verification?); the part was rolled back`)
             }
             await c.query(
               `INSERT INTO steep_repl.snapshot_apply_parts (snapshot_id, file, rows, raw_bytes, data_sha256) VALUES ($1, $2, $3, $4, $5)`,
-              [m.snapshotId, p.file, r.rows, r.rawBytes, r.dataSha256],
+              [m.snapshotId, p.file, r.rows, r.rawBytes, p.dataSha256],
             )
             await c.query('COMMIT')
             rows += r.rows
@@ -264,10 +279,10 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
           }
           const left = partsLeft.get(tableKey(t))! - 1
           partsLeft.set(tableKey(t), left)
-          if (left === 0) tableLoaded(t)
+          if (left === 0) await tableLoaded(t)
         },
         o.signal,
-      )
+      ).finally(() => guard.end().catch(() => {}))
       await setPhase(control, m.snapshotId, 'post-data')
       phase = 'post-data'
     }

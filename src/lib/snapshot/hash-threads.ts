@@ -47,7 +47,8 @@ export class HashThreads {
 
   constructor(threads: number) {
     this.workers = Array.from({length: Math.max(1, threads)}, () => {
-      const w = {worker: new Worker(WORKER, {eval: true}), busy: 0}
+      // No inherited execArgv: under --input-type=module the eval'd CommonJS would be read as ESM.
+      const w = {worker: new Worker(WORKER, {eval: true, execArgv: []}), busy: 0}
       w.worker.on('message', (r: Reply) => {
         w.busy--
         const p = this.pending.get(r.id)

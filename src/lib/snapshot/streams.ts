@@ -27,8 +27,9 @@ export class Meter extends Transform {
     cb(null, chunk)
   }
 
-  /** Hex SHA-256 of everything that passed (call after the stream finished). */
+  /** Hex SHA-256 of everything that passed (call after the stream finished); '' when not hashing. */
   digest(): string {
+    if (!this.hashing) return ''
     this.digestHex ??= this.hash.digest('hex')
     return this.digestHex
   }
