@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // snapshot generate / apply against pg_dump -Fd -j N / pg_restore -j N, and against raw parallel
 // COPY TO STDOUT, on an embedded PostgreSQL 15 (so Debian's pg_dump 15 matches), same run, same
-// machine. Prints a table of times, ratios and peak RSS. Asserts nothing.
+// machine. Prints a table of times, ratios and peak RSS. Asserts nothing. Every measured command
+// starts after a CHECKPOINT, and each restored database is dropped as soon as it is measured, so
+// neither tool pays for the other's checkpoint or autovacuum.
 //
 //   node bench/snapshot.mjs                 # pgbench scale 50 + a wide table, N = 2
 //   SCALE=100 JOBS=4 ROUNDS=3 node bench/snapshot.mjs   # medians of 3 rounds, alternating order
@@ -40,7 +42,8 @@ function timeCmd(cmd, args, env = {}) {
   })
 }
 
-async function rawCopy(port, db, tables, jobs, env) {
+async function rawCopy(port, db, tables, jobs, env, settle) {
+  await settle()
   // N psql processes (libpq, C), each \copy of whole tables (largest first) into /dev/null: the
   // server's own COPY TO STDOUT throughput at this parallelism, with the thinnest client there is.
   const t0 = process.hrtime.bigint()
@@ -102,7 +105,7 @@ async function main() {
       // Each measure ROUNDS times, peer and ours alternating which goes first (load drift cancels
       // out); medians reported, every round printed.
       const rawTimes = []
-      for (let r = 0; r < ROUNDS; r++) rawTimes.push((await rawCopy(server.port, db, tables, JOBS, env)).secs)
+      for (let r = 0; r < ROUNDS; r++) rawTimes.push((await rawCopy(server.port, db, tables, JOBS, env, () => server.query('CHECKPOINT'))).secs)
       const raw = {secs: median(rawTimes)}
       results.push({db, size, what: `raw COPY TO STDOUT -j${JOBS}`, secs: raw.secs, peer: null, rounds: rawTimes})
       for (const [label, ourArgs, dumpArgs] of [
@@ -116,14 +119,25 @@ async function main() {
           const dumpDir = path.join(work, `${db}-dump-${label.replace(' ', '')}`)
           rmSync(out, {recursive: true, force: true})
           rmSync(dumpDir, {recursive: true, force: true})
-          const runDump = () => timeCmd(tool('pg_dump'), ['-Fd', '-j', String(JOBS), ...dumpArgs, '-f', dumpDir, '-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', db], env)
-          const runOurs = () => timeCmd(process.execPath, [BIN, 'snapshot', 'generate', '--direct', '-d', url(db), '--output', out, '--parallel', String(JOBS), '--no-slot', '--split-larger-than', '64MB', ...ourArgs], env)
+          // Each measured command starts from the same state: the WAL and dirty pages of the one
+          // before written out by a CHECKPOINT (else its checkpoint lands in the next one's time),
+          // and a restored database dropped as soon as it is measured (else autovacuum works on
+          // the peer's fresh tables during ours, or the other way round).
+          const settled = (f) => server.query('CHECKPOINT').then(f)
+          const restoredInto = async (t, f) => {
+            await server.query(`DROP DATABASE IF EXISTS ${t}`)
+            await server.query(`CREATE DATABASE ${t}`)
+            const res = await settled(f)
+            await server.query(`DROP DATABASE ${t}`)
+            return res
+          }
+          const runDump = () => settled(() => timeCmd(tool('pg_dump'), ['-Fd', '-j', String(JOBS), ...dumpArgs, '-f', dumpDir, '-h', '127.0.0.1', '-p', String(server.port), '-U', 'postgres', db], env))
+          const runOurs = () => settled(() => timeCmd(process.execPath, [BIN, 'snapshot', 'generate', '--direct', '-d', url(db), '--output', out, '--parallel', String(JOBS), '--no-slot', '--split-larger-than', '64MB', ...ourArgs], env))
           const [dump, ours] = r % 2 === 0 ? [await runDump(), await runOurs()] : await runOurs().then(async (o) => [await runDump(), o])
           record(gen, ours, dump)
           // Restore both into fresh databases.
-          for (const t of ['r_ours', 'r_dump']) await server.query(`DROP DATABASE IF EXISTS ${t}`).then(() => server.query(`CREATE DATABASE ${t}`))
-          const runRestore = () => timeCmd(tool('pg_restore'), ['-j', String(JOBS), '-d', `postgresql://postgres@127.0.0.1:${server.port}/r_dump`, dumpDir], env)
-          const runApply = () => timeCmd(process.execPath, [BIN, 'snapshot', 'apply', '--direct', '-d', url('r_ours'), '--input', out, '--parallel', String(JOBS)], env)
+          const runRestore = () => restoredInto('r_dump', () => timeCmd(tool('pg_restore'), ['-j', String(JOBS), '-d', `postgresql://postgres@127.0.0.1:${server.port}/r_dump`, dumpDir], env))
+          const runApply = () => restoredInto('r_ours', () => timeCmd(process.execPath, [BIN, 'snapshot', 'apply', '--direct', '-d', url('r_ours'), '--input', out, '--parallel', String(JOBS)], env))
           const [restore, apply] = r % 2 === 0 ? [await runRestore(), await runApply()] : await runApply().then(async (a) => [await runRestore(), a])
           record(app, apply, restore)
           rmSync(out, {recursive: true, force: true})

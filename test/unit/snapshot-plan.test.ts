@@ -41,6 +41,22 @@ describe('planParts', () => {
     expect(planParts([table], {splitLargerThan: 8192 * 250, by: 'key'}).map((p) => p.range.kind)).toEqual(['key', 'key', 'key', 'key'])
   })
 
+  it('rounds a split table\'s part count up to a multiple of the connections, within the part limit', () => {
+    const table = t('accounts', 8192 * 1100, {pages: 1100})
+    const count = (o: Parameters<typeof planParts>[1]) => planParts([table], o).length
+    expect(count({splitLargerThan: 8192 * 100})).toBe(11)
+    expect(count({splitLargerThan: 8192 * 100, connections: 2})).toBe(12)
+    expect(count({splitLargerThan: 8192 * 100, connections: 4})).toBe(12)
+    expect(count({splitLargerThan: 8192 * 100, connections: 3})).toBe(12)
+    expect(count({splitLargerThan: 8192 * 100, connections: 5})).toBe(15)
+    expect(count({splitLargerThan: 8192 * 100, connections: 5, maxParts: 13})).toBe(13)
+    // A table small enough to stay whole stays whole.
+    expect(count({splitLargerThan: 8192 * 2000, connections: 4})).toBe(1)
+    // Every page still in exactly one part.
+    const parts = planParts([table], {splitLargerThan: 8192 * 100, connections: 2}).sort((a, b) => a.index - b.index)
+    for (let i = 0; i < parts.length - 1; i++) expect((parts[i]!.range as {to: number}).to).toBe((parts[i + 1]!.range as {from: number}).from)
+  })
+
   it('handles int8 bounds beyond Number precision', () => {
     const b = keyBoundaries(2n ** 62n, 2n ** 62n + 10n, 3)
     expect(b).toEqual([2n ** 62n + 3n, 2n ** 62n + 7n])

@@ -427,7 +427,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     // Split tables on page ranges (planParts' default): each part is a TID range scan of its own
     // pages, where a key range would make each part's query scan the whole table once the range is
     // too wide for the index.
-    const parts = planParts(tables, {splitLargerThan: o.splitLargerThan})
+    const parts = planParts(tables, {splitLargerThan: o.splitLargerThan, connections: o.parallel})
     const post: PostDataPlan = {
       settings: ddl.settings,
       statements: ddl.postData.filter(wanted).map((s) => ({id: s.id, kind: s.kind, wave: s.wave, schema: s.schema, name: s.name, table: s.table, sql: s.sql, dependsOn: s.dependsOn})),

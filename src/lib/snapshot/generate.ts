@@ -194,7 +194,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     schemaFiles.catch(() => {}) // awaited below; a data failure must not leave it unhandled
     pendingDdl = schemaFiles
 
-    const parts = planParts(tables, {splitLargerThan: o.splitLargerThan, by: o.splitBy})
+    const parts = planParts(tables, {splitLargerThan: o.splitLargerThan, by: o.splitBy, connections: o.parallel})
     rep?.phase('data', `${tables.length} tables in ${parts.length} parts (sizes on disk)`, {
       bytes: Math.round(parts.reduce((s, p) => s + p.estBytes, 0)),
       rows: Math.round(tables.reduce((s, t) => s + t.rows, 0)),

@@ -53,6 +53,12 @@ export interface SplitOptions {
    * ranges of the table's single-column integer key where it has one (an index range scan each).
    */
   by?: SplitBy
+  /**
+   * Connections that copy the parts at once: a split table's part count is rounded up to a
+   * multiple of it, so its last part does not run alone while the others idle (11 parts of
+   * pgbench_accounts on 2 connections: 6 rounds on one, 5 on the other; 12 parts: 6 and 6).
+   */
+  connections?: number
 }
 
 export const DEFAULT_MAX_PARTS = 256
@@ -61,7 +67,10 @@ export function planParts<T extends TableFacts>(tables: T[], opts: SplitOptions 
   const parts: Array<Part<T>> = []
   for (const t of tables) {
     const threshold = opts.splitLargerThan ?? 0
-    const wanted = threshold > 0 && t.bytes > threshold ? Math.min(Math.ceil(t.bytes / threshold), opts.maxParts ?? DEFAULT_MAX_PARTS) : 1
+    const maxParts = opts.maxParts ?? DEFAULT_MAX_PARTS
+    let wanted = threshold > 0 && t.bytes > threshold ? Math.min(Math.ceil(t.bytes / threshold), maxParts) : 1
+    const c = opts.connections ?? 1
+    if (wanted > 1 && c > 1) wanted = Math.min(Math.ceil(wanted / c) * c, maxParts)
     const ranges = wanted > 1 ? splitRanges(t, wanted, opts.by === 'key') : [{kind: 'all'} as PartRange]
     ranges.forEach((range, index) =>
       parts.push({table: t, index, count: ranges.length, range, estBytes: t.bytes / ranges.length}),
