@@ -70,4 +70,12 @@ describe('autovacuum guard', () => {
     // No transaction left open on the guard's connection.
     expect((await guardConn.query(`SELECT count(*)::int AS n FROM pg_locks WHERE pid = pg_backend_pid() AND relation IS NOT NULL AND relation <> 'pg_locks'::regclass`)).rows).toEqual([{n: 0}])
   })
+
+  it('after a failure it still ends its transaction: the connection is usable', async () => {
+    const c = await client()
+    const guard = new AutovacuumGuard(c)
+    await expect(guard.start([{key: 'x', table: {schema: 'public', name: 'no such table'}}])).rejects.toMatchObject({code: '42P01'})
+    await guard.end()
+    expect((await c.query(`SELECT 1 AS ok`)).rows).toEqual([{ok: 1}])
+  })
 })

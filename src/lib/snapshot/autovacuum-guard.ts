@@ -32,13 +32,16 @@ export class AutovacuumGuard {
     return this.serial(() => this.lockHeld())
   }
 
-  /** Lets autovacuum (and the table's own index builds) at one table again. */
+  /**
+   * Lets autovacuum (and the table's own index builds) at one table again: resolves once its lock
+   * is gone; the others are taken again in the background (if that fails, the load goes on
+   * unguarded and end() still ends the transaction).
+   */
   release(key: string): Promise<void> {
-    if (!this.held.delete(key)) return this.chain
-    return this.serial(async () => {
-      await this.commit()
-      await this.lockHeld()
-    })
+    if (!this.held.delete(key)) return Promise.resolve()
+    const committed = this.serial(() => this.commit())
+    this.serial(() => this.lockHeld()).catch(() => {})
+    return committed
   }
 
   /** Releases everything; the client is free again. */
@@ -47,8 +50,9 @@ export class AutovacuumGuard {
     return this.serial(() => this.commit())
   }
 
+  /** Runs f after what was asked before, whether that succeeded or not. */
   private serial(f: () => Promise<void>): Promise<void> {
-    this.chain = this.chain.then(f)
+    this.chain = this.chain.catch(() => {}).then(f)
     return this.chain
   }
 
@@ -62,19 +66,36 @@ export class AutovacuumGuard {
     if (!this.held.size || this.open) return
     await this.client.query('BEGIN')
     this.open = true
+    // All at once in the usual case; one by one when one of them is taken.
+    await this.client.query('SAVEPOINT steep_repl_guard')
+    try {
+      await this.client.query(`LOCK TABLE ${[...this.held.values()].map((n) => `ONLY ${n}`).join(', ')} IN SHARE UPDATE EXCLUSIVE MODE NOWAIT`)
+      await this.client.query('RELEASE SAVEPOINT steep_repl_guard')
+      return
+    } catch (err) {
+      if (!skippable(err)) throw err
+      await this.client.query('ROLLBACK TO SAVEPOINT steep_repl_guard')
+    }
     for (const [key, name] of [...this.held]) {
-      await this.client.query('SAVEPOINT steep_repl_guard')
       try {
         await this.client.query(`LOCK TABLE ONLY ${name} IN SHARE UPDATE EXCLUSIVE MODE NOWAIT`)
-        await this.client.query('RELEASE SAVEPOINT steep_repl_guard')
       } catch (err) {
-        // 55P03: someone (autovacuum, in the moment between two transactions) has it; 42501: a
-        // role that may load the table but not lock it so. Either way the load goes on unguarded.
-        const code = (err as {code?: string}).code
-        if (code !== '55P03' && code !== '42501') throw err
+        if (!skippable(err)) throw err
+        // Back to the savepoint, which stays for the next table.
         await this.client.query('ROLLBACK TO SAVEPOINT steep_repl_guard')
         this.held.delete(key)
+        continue
       }
+      // Keep this lock (released subtransactions hand theirs to the transaction), then a new point.
+      await this.client.query('RELEASE SAVEPOINT steep_repl_guard')
+      await this.client.query('SAVEPOINT steep_repl_guard')
     }
+    await this.client.query('RELEASE SAVEPOINT steep_repl_guard')
   }
 }
+
+/**
+ * 55P03: someone (autovacuum, in the moment between two transactions) has the table; 42501: a role
+ * that may load the table but not lock it so. Either way the load goes on unguarded.
+ */
+const skippable = (err: unknown) => ['55P03', '42501'].includes((err as {code?: string}).code ?? '')

@@ -116,8 +116,7 @@ export async function copyFileToTable(
     // zstd-napi's DecompressStream pushes all the output of one input chunk at once, ignoring
     // backpressure within it: small reads bound that burst (a 1 MiB read of pgbench's filler, which
     // compresses 160:1, made 160 MiB and the CLI's peak RSS 270 MB). zlib and our lz4 frames
-    // respect backpressure on their own. (A FileHandle's stream allocates each read anew: measured,
-    // five times the garbage collection of this numeric-fd stream on a 500 MB apply.)
+    // respect backpressure on their own.
     const input = createReadStream(file, {fd, autoClose: false, highWaterMark: compression === 'zstd' ? 32 * 1024 : 1024 * 1024})
     const raw = new Meter(onProgress, hashing)
     if (compression === 'none') {
