@@ -44,6 +44,11 @@ export class AutovacuumGuard {
     return committed
   }
 
+  /** Resolves when the guard's queued work (the background re-locking) is done. */
+  idle(): Promise<void> {
+    return this.chain.catch(() => {})
+  }
+
   /** Releases everything; the client is free again. */
   end(): Promise<void> {
     this.held.clear()
