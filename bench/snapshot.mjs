@@ -42,8 +42,7 @@ function timeCmd(cmd, args, env = {}) {
   })
 }
 
-async function rawCopy(port, db, tables, jobs, env, settle) {
-  await settle()
+async function rawCopy(port, db, tables, jobs, env) {
   // N psql processes (libpq, C), each \copy of whole tables (largest first) into /dev/null: the
   // server's own COPY TO STDOUT throughput at this parallelism, with the thinnest client there is.
   const t0 = process.hrtime.bigint()
@@ -105,7 +104,10 @@ async function main() {
       // Each measure ROUNDS times, peer and ours alternating which goes first (load drift cancels
       // out); medians reported, every round printed.
       const rawTimes = []
-      for (let r = 0; r < ROUNDS; r++) rawTimes.push((await rawCopy(server.port, db, tables, JOBS, env, () => server.query('CHECKPOINT'))).secs)
+      for (let r = 0; r < ROUNDS; r++) {
+        await server.query('CHECKPOINT')
+        rawTimes.push((await rawCopy(server.port, db, tables, JOBS, env)).secs)
+      }
       const raw = {secs: median(rawTimes)}
       results.push({db, size, what: `raw COPY TO STDOUT -j${JOBS}`, secs: raw.secs, peer: null, rounds: rawTimes})
       for (const [label, ourArgs, dumpArgs] of [
