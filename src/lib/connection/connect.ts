@@ -84,6 +84,47 @@ async function attempt(p: ConnParams, useTls: boolean, o: OpenOptions): Promise<
     await client.end().catch(() => {})
     throw err
   }
+  return reportLossAsItsCause(client)
+}
+
+const NOT_QUERYABLE = /^Client has encountered a connection error and is not queryable$/
+
+/**
+ * When a connection dies between queries (its backend terminated, the socket reset), node-postgres
+ * emits the reason as an 'error' event and fails every later query with "Client has encountered a
+ * connection error and is not queryable", which names no cause. This keeps the first such reason and
+ * fails later queries with it instead (same SQLSTATE, so retry classification is unchanged), through
+ * every form of query: promise, callback and submittable (COPY streams). A server's FATAL message
+ * (pg_terminate_backend, shutdown) is preferred to the socket's end that follows it. The listener also
+ * keeps an idle client's lost connection from crashing the process when its owner attached none.
+ */
+export function reportLossAsItsCause(client: pg.Client): pg.Client {
+  let lost: Error | undefined
+  // A backend terminated in the middle of a query fails that query with the server's FATAL message;
+  // the client's own 'error' then only says "Connection terminated unexpectedly". Keep the former.
+  let fatal: Error | undefined
+  ;(client as unknown as {connection: import('node:events').EventEmitter}).connection.on('errorMessage', (msg: Error & {severity?: string}) => {
+    if (msg.severity === 'FATAL' || msg.severity === 'PANIC') fatal ??= msg
+  })
+  client.on('error', (err: Error) => {
+    lost ??= fatal ?? err
+  })
+  const raw = client.query.bind(client) as (...a: unknown[]) => unknown
+  const swap = (err: unknown) => (lost && err instanceof Error && NOT_QUERYABLE.test(err.message) ? lost : err)
+  ;(client as unknown as {query: (...a: unknown[]) => unknown}).query = (...args: unknown[]) => {
+    if (!lost) return raw(...args)
+    const first = args[0] as {submit?: unknown; handleError?: (err: unknown, con: unknown) => void} | null
+    if (first && typeof first === 'object' && typeof first.submit === 'function' && typeof first.handleError === 'function') {
+      const handleError = first.handleError.bind(first)
+      first.handleError = (err, con) => handleError(swap(err), con)
+      return raw(...args)
+    }
+    const last = args.at(-1)
+    if (typeof last === 'function') return raw(...args.slice(0, -1), (err: unknown, res: unknown) => (last as (e: unknown, r: unknown) => void)(swap(err), res))
+    return (raw(...args) as Promise<unknown>).catch((err: unknown) => {
+      throw swap(err)
+    })
+  }
   return client
 }
 
