@@ -25,6 +25,9 @@ describe('merge SQL', () => {
     // Facts missing (or a send function name that is not a plain identifier): not record-hashable.
     expect(recordHashable([{name: 'x', type: 'text'}])).toBe(false)
     expect(recordHashTerm({name: 'x', type: 'weird', typeOid: 9999, send: 'my.send'})).toBeNull()
+    // OID aliases hash by name (text), not by the server's OID: regclass, and an array of regtype.
+    expect(recordHashTerm({name: 'r', type: 'regclass', typeOid: 2205, send: 'regclasssend'})).toBeNull()
+    expect(recordHashable([...cols, {name: 'rt', type: 'regtype[]', typeOid: 2211, send: 'array_send'}])).toBe(false)
     expect(rowHashExpr(composite)).toBe('hashtextextended(ROW(t."o", t."l", t."q")::text, 0)')
   })
 

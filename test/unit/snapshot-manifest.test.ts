@@ -1,5 +1,5 @@
 import {describe, expect, it} from 'vitest'
-import {canonicalJson, checkManifest, dataFileName, isSafeRelativePath, type Manifest, newSnapshotId, sealManifest} from '../../src/lib/snapshot/manifest.js'
+import {canonicalJson, checkManifest, dataFileName, isSafeRelativePath, type Manifest, newSnapshotId, sealManifest, tableFormat} from '../../src/lib/snapshot/manifest.js'
 
 const h = (c: string) => c.repeat(64)
 
@@ -67,8 +67,16 @@ describe('manifest', () => {
 
   it('refuses unknown fields and wrong versions', () => {
     expect(checkManifest({...sealManifest(sample()), extra: 1}).ok).toBe(false)
-    expect(checkManifest({...sealManifest(sample()), formatVersion: 2}).ok).toBe(false)
+    expect(checkManifest(sealManifest({...sample(), formatVersion: 3 as never})).ok).toBe(false)
+    expect(checkManifest(sealManifest({...sample(), tables: sample().tables.map((t) => ({...t, format: 'csv' as never}))})).ok).toBe(false)
     expect(checkManifest('not an object').ok).toBe(false)
+  })
+
+  it('reads format version 1 (every table in text) and 2 (a COPY format per table)', () => {
+    const v1 = checkManifest(sealManifest(sample()))
+    expect(v1.ok && tableFormat(v1.manifest.tables[0]!)).toBe('text')
+    const v2 = checkManifest(sealManifest({...sample(), formatVersion: 2, tables: sample().tables.map((t) => ({...t, format: 'binary' as const}))}))
+    expect(v2.ok && tableFormat(v2.manifest.tables[0]!)).toBe('binary')
   })
 
   it('names snapshots and data files', () => {

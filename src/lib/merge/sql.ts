@@ -18,7 +18,8 @@
 // bigint/int/text/numeric/timestamptz, one scan: 0.8–1.4 s against 1.3–1.9 s) and independent of
 // session settings. Otherwise (a user-defined type: its oid and hash differ between servers)
 // hashtextextended(ROW(…)::text, 0), the row's text output under the pinned session settings of
-// session.ts. A block hash is count(*) and bit_xor of the row hashes (order-independent, so no
+// session.ts; so does a table with an OID alias column (regclass, …), whose binary form is an OID
+// that differs between servers where its text, the name, does not. A block hash is count(*) and bit_xor of the row hashes (order-independent, so no
 // sort), sent in base64.
 
 import pg from 'pg'
@@ -70,11 +71,14 @@ const FULL_HASH_TYPES = new Set([
   2950, // uuid
 ])
 const BYTEWISE_TEXT_TYPES = new Set([19 /* name */, 25 /* text */, 1043 /* varchar */])
+// The OID aliases (regclass, regtype, … and their arrays): their send function, like their hash,
+// gives the object's OID, which differs between servers for the same name. Their text is the name.
+const OID_ALIAS_TYPES = new Set([24, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191, 1008, 2207, 2208, 2209, 2210, 2211, 3735, 3770, 4090, 4097, 4192])
 
 /** The record hash's term for one column (see the file comment); null when its facts are missing. */
 export function recordHashTerm(c: SqlColumn, alias = 't'): string | null {
   const col = `${alias}.${q(c.name)}`
-  if (c.typeOid === undefined) return null
+  if (c.typeOid === undefined || OID_ALIAS_TYPES.has(c.typeOid)) return null
   if (FULL_HASH_TYPES.has(c.typeOid)) return col
   if (BYTEWISE_TEXT_TYPES.has(c.typeOid)) return `${col} COLLATE "C"`
   if (c.send && /^[a-z0-9_]+$/.test(c.send)) return `pg_catalog.${q(c.send)}(${col})`

@@ -21,8 +21,8 @@ import {install} from '../install/migrations.js'
 import {requirePublishable, requireReplicaSessions, requireSubscriptionRights} from '../privileges.js'
 import {redact} from '../redact.js'
 import {compareNodes, type DdlStatement, extractSchemaDdl} from '../schema/index.js'
-import {createSubscription, dropSubscriptionKeepSlot, earlyStatements, runPostData, tableKey} from '../snapshot/apply.js'
-import {type DataTable, listDataTables, publicationTables, readSequences, type Selection, selectTables} from '../snapshot/catalog.js'
+import {createSubscription, dropSubscriptionKeepSlot, earlyStatements, runPostData} from '../snapshot/apply.js'
+import {binaryCopyTables, type DataTable, listDataTables, publicationTables, readSequences, type Selection, selectTables, tableKey} from '../snapshot/catalog.js'
 import {dropSlotAndPublication} from '../snapshot/cleanup.js'
 import {copyPartDirect, qualified} from '../snapshot/copy.js'
 import {selectStatements, type PostDataPlan} from '../snapshot/ddl.js'
@@ -127,27 +127,13 @@ async function existingRelations(c: pg.Client, rels: Array<{schema: string; name
 
 /**
  * Tables whose rows can move in COPY's binary format: both servers of the same major version, and
- * every column of a built-in type (or an array, domain or enum over them), all of which have
- * binary send/receive functions. The others use the text format.
+ * every column of a type binaryCopyTables allows (built-in types but OID aliases, enums, domains
+ * over them). The others use the text format.
  */
 async function binaryEligible(source: pg.Client, target: pg.Client, tables: DataTable[]): Promise<Set<string>> {
   const major = async (c: pg.Client) => Math.floor((await c.query<{n: number}>(`SELECT current_setting('server_version_num')::int AS n`)).rows[0]!.n / 10000)
   if (!tables.length || (await major(source)) !== (await major(target))) return new Set()
-  const r = await source.query<{s: string; n: string}>(
-    `WITH t AS (SELECT * FROM unnest($1::text[], $2::text[]) AS x(s, n)),
-          cols AS (
-            SELECT t.s, t.n, a.atttypid AS typ FROM t
-              JOIN pg_namespace ns ON ns.nspname = t.s JOIN pg_class c ON c.relnamespace = ns.oid AND c.relname = t.n
-              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''),
-          resolved AS (
-            SELECT cols.s, cols.n, coalesce(nullif(el.typbasetype, 0), nullif(el.oid, 0), nullif(ty.typbasetype, 0), ty.oid) AS typ
-              FROM cols JOIN pg_type ty ON ty.oid = cols.typ LEFT JOIN pg_type el ON el.oid = nullif(ty.typelem, 0) AND ty.typcategory = 'A')
-     SELECT s, n FROM resolved r JOIN pg_type ty ON ty.oid = r.typ
-      GROUP BY s, n
-     HAVING bool_and((ty.typnamespace = 'pg_catalog'::regnamespace OR ty.typtype = 'e') AND ty.typsend <> 0 AND ty.typreceive <> 0)`,
-    [tables.map((t) => t.schema), tables.map((t) => t.name)],
-  )
-  return new Set(r.rows.map((x) => `${x.s}.${x.n}`))
+  return binaryCopyTables(source, tables)
 }
 
 /** The partitioned tables above the given partitions, every level (none for plain tables). */
@@ -524,7 +510,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
               void progressWrite(label)
             },
             o.signal,
-            {binary: binaryTables.has(key(p.table)), hash: false},
+            {binary: binaryTables.has(tableKey(p.table)), hash: false},
           )
           bytes += r.rawBytes - prevBytes
           rows += r.rows

@@ -15,9 +15,10 @@ import {failpoint} from '../failpoint.js'
 import {install} from '../install/migrations.js'
 import {requireReplicaSessions, requireSubscriptionRights} from '../privileges.js'
 import {AutovacuumGuard} from './autovacuum-guard.js'
+import {tableKey} from './catalog.js'
 import {copyFileToTable, FileChangedError, qualified} from './copy.js'
 import type {Reporter} from './generate.js'
-import {type Manifest, type ManifestTable} from './manifest.js'
+import {type Manifest, type ManifestTable, tableFormat} from './manifest.js'
 import {ManifestError, readManifest, verifyFiles} from './manifest-io.js'
 import {runPool} from './pool.js'
 import {WorkQueue} from './work-queue.js'
@@ -257,6 +258,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
               (bytes) => rep?.part({id: p.file, label, state: 'progress', bytes, rows: 0, estBytes: p.rawBytes}),
               o.signal,
               verified.get(p.file),
+              tableFormat(t) === 'binary',
             ).catch((err: unknown) => {
               if (err instanceof FileChangedError) throw new ManifestError(`${err.message}; the part was rolled back`, {hint: 'Verify the snapshot again (snapshot verify) and re-run the apply with --resume.'})
               throw err
@@ -421,8 +423,6 @@ async function runPostDataStatement(c: pg.Client, snapshotId: string | null, s: 
 }
 
 /** A table's key in the maps of the data phase (unambiguous, unlike "schema.name"). */
-export const tableKey = (t: {schema: string; name: string}) => `${t.schema}\u0000${t.name}`
-
 /**
  * The statements that can run as soon as one table's rows are loaded: its wave-1 statements (index
  * builds) that depend on nothing else in the plan, by table.

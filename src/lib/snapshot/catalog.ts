@@ -95,6 +95,47 @@ export async function listDataTables(client: pg.ClientBase): Promise<DataTable[]
   }))
 }
 
+/**
+ * The tables whose rows can move in COPY's binary format without changing meaning on another
+ * database: every copied column's type, seen through its domains, is
+ * - a built-in base, range or multirange type (OID below FirstNormalObjectId, so the same OID on
+ *   every server: arrays of them name their element by OID in the binary format), with send and
+ *   receive functions, and not an OID alias (regclass, regtype, … and their arrays: binary carries
+ *   the source's OID, text carries the name the target resolves again); or
+ * - an enum (sent as its label) at the top level: an array of an enum names the enum's OID, which
+ *   differs on the target, so array_recv would refuse it.
+ * Composite and user-defined base or range types move as text. The binary format skips the text
+ * output and input functions, which for numeric, timestamp and the like are most of the server's
+ * COPY cost (measured on PostgreSQL 15: about half the CPU of COPY TO and FROM for a table of
+ * numeric, text and timestamptz columns), and it is exact by construction (floats, money).
+ */
+export async function binaryCopyTables(client: pg.ClientBase, tables: Array<{schema: string; name: string}>): Promise<Set<string>> {
+  if (!tables.length) return new Set()
+  const r = await client.query<{s: string; n: string}>(
+    `WITH RECURSIVE dom(oid, base) AS (
+         SELECT oid, typbasetype FROM pg_type WHERE typtype = 'd'
+       UNION ALL
+         SELECT dom.oid, t.typbasetype FROM dom JOIN pg_type t ON t.oid = dom.base AND t.typtype = 'd'),
+       sel AS (SELECT * FROM unnest($1::text[], $2::text[]) AS x(s, n)),
+       cols AS (
+         SELECT sel.s, sel.n,
+                coalesce((SELECT d.base FROM dom d JOIN pg_type b ON b.oid = d.base WHERE d.oid = a.atttypid AND b.typtype <> 'd'), a.atttypid) AS typ
+           FROM sel
+           JOIN pg_namespace ns ON ns.nspname = sel.s
+           JOIN pg_class c ON c.relnamespace = ns.oid AND c.relname = sel.n
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '')
+     SELECT cols.s, cols.n FROM cols JOIN pg_type ty ON ty.oid = cols.typ
+      GROUP BY cols.s, cols.n
+     HAVING bool_and(ty.typsend <> 0 AND ty.typreceive <> 0
+                     AND (ty.typtype = 'e' OR (ty.oid < 16384 AND ty.typtype IN ('b', 'r', 'm') AND ty.typname !~ '^_?reg')))`,
+    [tables.map((t) => t.schema), tables.map((t) => t.name)],
+  )
+  return new Set(r.rows.map((x) => tableKey({schema: x.s, name: x.n})))
+}
+
+/** A table's key in maps and sets (binaryCopyTables' set among them): schema and name, unambiguous. */
+export const tableKey = (t: {schema: string; name: string}): string => key(t)
+
 /** Fills the integer key bounds (inside the snapshot) for the tables that will be split. */
 export async function readKeyBounds(client: pg.ClientBase, t: DataTable): Promise<void> {
   if (!t.intKey) return

@@ -1,6 +1,7 @@
 // Moving one table part: out of the source into a compressed, hashed file (generate), and from
 // such a file into the target (apply), or straight from a source to a target connection (node
-// init). COPY text format throughout: it round-trips every type through its own I/O functions.
+// init). COPY's text format round-trips every type through its own I/O functions; the binary format,
+// for the tables whose column types allow it (binaryCopyTables in catalog.ts), skips them.
 
 import {type BigIntStats, close, createReadStream, fstat, open} from 'node:fs'
 import {promisify} from 'node:util'
@@ -22,18 +23,19 @@ export interface TableRef {
 }
 
 export const qualified = (t: {schema: string; name: string}) => `${q(t.schema)}.${q(t.name)}`
-const columnList = (cols: string[]) => `(${cols.map(q).join(', ')})`
+// A table without columns (CREATE TABLE t ()) still has rows; COPY takes no empty column list.
+const columnList = (cols: string[]) => (cols.length ? ` (${cols.map(q).join(', ')})` : '')
 
 /** The COPY … TO STDOUT statement for a part (plain COPY for a whole table: the fastest path). */
 export function copyOutSql(t: TableRef, range: PartRange, binary = false): string {
   const fmt = binary ? ' WITH (FORMAT binary)' : ''
-  if (range.kind === 'all') return `COPY ${qualified(t)} ${columnList(t.columns)} TO STDOUT${fmt}`
+  if (range.kind === 'all') return `COPY ${qualified(t)}${columnList(t.columns)} TO STDOUT${fmt}`
   return `COPY (SELECT ${t.columns.map(q).join(', ')} FROM ONLY ${qualified(t)} WHERE ${rangeWhere(range, q)}) TO STDOUT${fmt}`
 }
 
 export function copyInSql(t: TableRef, freeze: boolean, binary = false): string {
   const opts = [freeze ? 'FREEZE' : '', binary ? 'FORMAT binary' : ''].filter(Boolean)
-  return `COPY ${qualified(t)} ${columnList(t.columns)} FROM STDIN${opts.length ? ` WITH (${opts.join(', ')})` : ''}`
+  return `COPY ${qualified(t)}${columnList(t.columns)} FROM STDIN${opts.length ? ` WITH (${opts.join(', ')})` : ''}`
 }
 
 export interface PartOutResult {
@@ -57,11 +59,12 @@ export async function copyPartToFile(
   level: number | undefined,
   onProgress?: (rawBytes: number) => void,
   signal?: AbortSignal,
+  binary = false,
 ): Promise<PartOutResult> {
   // The client's CPU is the scarce resource next to the server's COPY: the COPY data is parsed,
   // counted and hashed in one pass (copy-out.ts), rows come from the COPY command tag, and without
-  // compression the file is the COPY text, so one hash serves both checksums.
-  const source = client.query(new CopyOutStream(copyOutSql(t, range), {hash: true, onBytes: onProgress}))
+  // compression the file is the COPY data, so one hash serves both checksums.
+  const source = client.query(new CopyOutStream(copyOutSql(t, range, binary), {hash: true, onBytes: onProgress}))
   if (compression === 'none') {
     await pipeline(source, new AtomicFileSink(file), {signal})
     const sha = source.digest()
@@ -103,6 +106,7 @@ export async function copyFileToTable(
   onProgress?: (rawBytes: number) => void,
   signal?: AbortSignal,
   verifiedIdentity?: string,
+  binary = false,
 ): Promise<PartInResult> {
   const hashing = verifiedIdentity === undefined
   const fd = await openFile(file, 'r')
@@ -112,7 +116,7 @@ export async function copyFileToTable(
       if (fileIdentity(await fstatBig(fd)) !== verifiedIdentity) throw new FileChangedError(`${file} changed ${when}`)
     }
     await unchanged('after verification')
-    const sink = client.query(copyStreams.from(copyInSql(t, freeze)))
+    const sink = client.query(copyStreams.from(copyInSql(t, freeze, binary)))
     // zstd-napi's DecompressStream pushes all the output of one input chunk at once, ignoring
     // backpressure within it: small reads bound that burst (a 1 MiB read of pgbench's filler, which
     // compresses 160:1, made 160 MiB and the CLI's peak RSS 270 MB). zlib and our lz4 frames

@@ -11,9 +11,9 @@ import {openClient} from '../connection/connect.js'
 import type {ConnParams} from '../connection/resolve.js'
 import {StateError, UsageError} from '../errors.js'
 import {type Compression, checkLevel, EXTENSION} from './codec.js'
-import {listDataTables, publicationTables, readKeyBounds, readSequences, type Selection, selectTables} from './catalog.js'
+import {binaryCopyTables, listDataTables, publicationTables, readKeyBounds, readSequences, type Selection, selectTables, tableKey} from './catalog.js'
 import {copyPartToFile} from './copy.js'
-import {dataFileName, FORMAT, FORMAT_VERSION, type Manifest, MANIFEST_FILE, type ManifestTable, newSnapshotId, sealManifest} from './manifest.js'
+import {dataFileName, type DataFormat, FORMAT, FORMAT_VERSION, type Manifest, MANIFEST_FILE, type ManifestTable, newSnapshotId, sealManifest} from './manifest.js'
 import {type Part, planParts, type SplitBy} from './plan.js'
 import {checkSlotName, createExportedSlot, createPublication, type ExportedSlot, importSnapshot, prepareSession} from './source.js'
 import {AtomicFileSink} from './streams.js'
@@ -53,6 +53,11 @@ export interface GenerateOptions {
    * for the same 1/11 of the table), and on two busy cores that is the snapshot's speed.
    */
   splitBy?: SplitBy
+  /**
+   * 'auto' (default): COPY's binary format for the tables whose column types allow it
+   * (binaryCopyTables), text for the rest; 'text': text for every table.
+   */
+  dataFormat?: DataFormatChoice
   nodeId?: string | null
   force?: boolean
   snapshotId?: string
@@ -60,6 +65,9 @@ export interface GenerateOptions {
   signal?: AbortSignal
   toolVersion: string
 }
+
+export const DATA_FORMAT_CHOICES = ['auto', 'text'] as const
+export type DataFormatChoice = (typeof DATA_FORMAT_CHOICES)[number]
 
 export interface GenerateResult {
   snapshotId: string
@@ -181,6 +189,8 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
     await failpoint('generate:schema', o.signal)
     const tables = selectTables(await listDataTables(ddlReader), o.selection)
     if (o.splitBy === 'key') for (const t of tables) if (o.splitLargerThan && t.bytes > o.splitLargerThan) await readKeyBounds(ddlReader, t)
+    const binary = (o.dataFormat ?? 'auto') === 'auto' ? await binaryCopyTables(ddlReader, tables) : new Set<string>()
+    const formatOf = (t: {schema: string; name: string}): DataFormat => (binary.has(tableKey(t)) ? 'binary' : 'text')
     // The DDL is read and written while the data is copied (it is needed only for the manifest).
     const schemaFiles = (async () => {
       const ddl = await snapshotDdl(ddlReader, o.selection)
@@ -219,6 +229,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
           level,
           (bytes) => rep?.part({id, label, state: 'progress', bytes, rows: 0, estBytes: p.estBytes}),
           o.signal,
+          formatOf(p.table) === 'binary',
         )
         results.set(p, {...r, file})
         rep?.part({id, label, state: 'done', bytes: r.rawBytes, rows: r.rows, estBytes: p.estBytes})
@@ -240,7 +251,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
           const r = results.get(p)!
           return {index: p.index, range: p.range, file: r.file, rows: r.rows, rawBytes: r.rawBytes, fileBytes: r.fileBytes, sha256: r.sha256, dataSha256: r.dataSha256}
         })
-      return {schema: t.schema, name: t.name, columns: t.columns, rows: tparts.reduce((s, p) => s + p.rows, 0), rawBytes: tparts.reduce((s, p) => s + p.rawBytes, 0), parts: tparts}
+      return {schema: t.schema, name: t.name, columns: t.columns, format: formatOf(t), rows: tparts.reduce((s, p) => s + p.rows, 0), rawBytes: tparts.reduce((s, p) => s + p.rawBytes, 0), parts: tparts}
     })
     const allParts = mtables.flatMap((t) => t.parts)
     const manifest = sealManifest({

@@ -12,7 +12,7 @@ import {redact} from '../redact.js'
 import {applySnapshot, type ApplyResult} from './apply.js'
 import {dropSlotAndPublication} from './cleanup.js'
 import {COMPRESSIONS} from './codec.js'
-import {generateSnapshot, type Reporter} from './generate.js'
+import {DATA_FORMAT_CHOICES, generateSnapshot, type Reporter} from './generate.js'
 import {newSnapshotId} from './manifest.js'
 import {recordFinish, recordStart, requireInstalled, SnapshotRowReporter, teeReporter} from './record.js'
 import {SPLIT_BY} from './plan.js'
@@ -62,6 +62,7 @@ export const generateParams = z
     slotName: z.string().regex(SLOT_NAME_RE).optional(),
     splitLargerThan: z.number().int().min(0).optional(),
     splitBy: z.enum(SPLIT_BY).default('pages'),
+    dataFormat: z.enum(DATA_FORMAT_CHOICES).default('auto'),
     nodeId: z.string().min(1).optional(),
     force: z.boolean().default(false),
   })
@@ -124,6 +125,7 @@ async function runGenerate(ctx: JobContext<z.infer<typeof generateParams>>): Pro
       publicationName: publication ?? undefined,
       splitLargerThan: p.splitLargerThan,
       splitBy: p.splitBy,
+      dataFormat: p.dataFormat,
       nodeId: p.nodeId ?? null,
       // A retry replaces what the failed attempt left (never foreign files).
       force: p.force || ctx.job.attempt > 1,

@@ -8,7 +8,9 @@ import {z} from 'zod'
 import {COMPRESSIONS} from './codec.js'
 
 export const FORMAT = 'steep-repl-snapshot'
-export const FORMAT_VERSION = 1
+/** Written by this version; 1 (every table in COPY text, no per-table format) is still read. */
+export const FORMAT_VERSION = 2
+export const READABLE_FORMAT_VERSIONS = [1, 2] as const
 export const MANIFEST_FILE = 'manifest.json'
 
 /** Relative paths the manifest may name: fixed directories, plain file names, nothing else. */
@@ -31,18 +33,25 @@ const rangeSchema = z.discriminatedUnion('kind', [
   z.object({kind: z.literal('pages'), from: count.nullable(), to: count.nullable()}),
 ])
 
+/** COPY formats a table's files may be in (see binaryCopyTables in catalog.ts for when binary is used). */
+export const DATA_FORMATS = ['text', 'binary'] as const
+export type DataFormat = (typeof DATA_FORMATS)[number]
+
+/** The COPY format of a manifest table's files. */
+export const tableFormat = (t: {format?: DataFormat}): DataFormat => t.format ?? 'text'
+
 export const partSchema = z.object({
   index: count,
   range: rangeSchema,
   file: filePath,
   rows: count,
-  /** Bytes of COPY text before compression. */
+  /** Bytes of COPY data (in the table's format) before compression. */
   rawBytes: count,
   /** Bytes of the file as stored. */
   fileBytes: count,
   /** SHA-256 of the file as stored (verify reads only this). */
   sha256,
-  /** SHA-256 of the COPY text (compare with a target's COPY output, whatever the compression). */
+  /** SHA-256 of the COPY data (compare with a target's COPY output in the same format, whatever the compression). */
   dataSha256: sha256,
 })
 
@@ -51,6 +60,8 @@ export const tableSchema = z.object({
   name: z.string().min(1),
   /** Columns copied, in order (generated columns are not copied; the target computes them). */
   columns: z.array(z.string().min(1)),
+  /** COPY format of the table's files; absent (format version 1) means text. */
+  format: z.enum(DATA_FORMATS).optional(),
   rows: count,
   rawBytes: count,
   parts: z.array(partSchema).min(1),
@@ -68,7 +79,7 @@ export const sequenceSchema = z.object({
 export const manifestSchema = z
   .object({
     format: z.literal(FORMAT),
-    formatVersion: z.literal(FORMAT_VERSION),
+    formatVersion: z.union([z.literal(READABLE_FORMAT_VERSIONS[0]), z.literal(READABLE_FORMAT_VERSIONS[1])]),
     snapshotId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/),
     createdAt: z.string(),
     tool: z.object({name: z.string(), version: z.string()}),
