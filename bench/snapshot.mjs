@@ -42,16 +42,18 @@ function timeCmd(cmd, args, env = {}) {
   })
 }
 
-async function rawCopy(port, db, tables, jobs, env) {
+async function rawCopy(port, db, tables, jobs, env, binary = false) {
   // N psql processes (libpq, C), each \copy of whole tables (largest first) into /dev/null: the
   // server's own COPY TO STDOUT throughput at this parallelism, with the thinnest client there is.
+  // In text (COPY's default, what pg_dump reads) or in binary (what generate reads for tables of
+  // built-in types).
   const t0 = process.hrtime.bigint()
   let next = 0
   const worker = async () => {
     while (next < tables.length) {
       const t = tables[next++]
       await new Promise((resolve, reject) => {
-        const child = spawn(tool('psql'), ['-X', '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-c', `\\copy ${t} TO '/dev/null'`], {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe']})
+        const child = spawn(tool('psql'), ['-X', '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-c', `\\copy ${t} TO '/dev/null'${binary ? ' WITH (FORMAT binary)' : ''}`], {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe']})
         let err = ''
         child.stderr.on('data', (d) => (err += d))
         child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`psql \\copy ${t}: ${err}`))))
@@ -103,13 +105,16 @@ async function main() {
       const tables = (await server.query(`SELECT format('%I.%I', schemaname, relname) t FROM pg_stat_user_tables ORDER BY pg_relation_size(relid) DESC`, [], db)).rows.map((r) => r.t)
       // Each measure ROUNDS times, peer and ours alternating which goes first (load drift cancels
       // out); medians reported, every round printed.
-      const rawTimes = []
-      for (let r = 0; r < ROUNDS; r++) {
-        await server.query('CHECKPOINT')
-        rawTimes.push((await rawCopy(server.port, db, tables, JOBS, env)).secs)
+      const raws = {}
+      for (const fmt of ['text', 'binary']) {
+        const rawTimes = []
+        for (let r = 0; r < ROUNDS; r++) {
+          await server.query('CHECKPOINT')
+          rawTimes.push((await rawCopy(server.port, db, tables, JOBS, env, fmt === 'binary')).secs)
+        }
+        raws[fmt] = median(rawTimes)
+        results.push({db, size, what: `raw COPY TO STDOUT ${fmt} -j${JOBS}`, secs: raws[fmt], peer: null, rounds: rawTimes.map((x) => x.toFixed(1))})
       }
-      const raw = {secs: median(rawTimes)}
-      results.push({db, size, what: `raw COPY TO STDOUT -j${JOBS}`, secs: raw.secs, peer: null, rounds: rawTimes})
       for (const [label, ourArgs, dumpArgs] of [
         ['none', ['--compression', 'none'], ['-Z', '0']],
         ['gzip 1', ['--compression', 'gzip', '--level', '1'], ['-Z', '1']],
@@ -147,7 +152,7 @@ async function main() {
         }
         const row = (what, m) => ({db, size, what, secs: median(m.ours), peer: median(m.peer), rss: Math.max(...m.rss), peerRss: Math.max(...m.peerRss), rounds: m.ours.map((o, i) => `${o.toFixed(1)}/${m.peer[i].toFixed(1)}`)})
         results.push(row(`generate ${label} vs pg_dump -Fd -j${JOBS}`, gen))
-        if (label === 'none') results.push({db, size, what: `generate none vs raw COPY`, secs: median(gen.ours), peer: raw.secs})
+        if (label === 'none') for (const fmt of ['text', 'binary']) results.push({db, size, what: `generate none vs raw COPY ${fmt}`, secs: median(gen.ours), peer: raws[fmt]})
         results.push(row(`apply ${label} vs pg_restore -j${JOBS}`, app))
       }
     }
@@ -161,7 +166,7 @@ async function main() {
     const ratio = r.peer ? (r.peer / r.secs).toFixed(2) : ''
     console.log(r.db.padEnd(8) + r.size.padEnd(9) + r.what.padEnd(40) + r.secs.toFixed(1).padStart(8) + (r.peer ? r.peer.toFixed(1) : '').padStart(8) + ratio.padStart(9) + (r.rss ? r.rss.toFixed(0) : '').padStart(8) + (r.peerRss ? r.peerRss.toFixed(0) : '').padStart(9) + (r.rounds ? '   rounds (ours/peer): ' + r.rounds.join(' ') : ''))
   }
-  console.log(`speed × = peer time / our time (above 1: we are faster), medians of ${ROUNDS} round(s). "generate none vs raw COPY": raw time / ours (target ≥ 0.9); raw = N psql \\copy … TO '/dev/null'.`)
+  console.log(`speed × = peer time / our time (above 1: we are faster), medians of ${ROUNDS} round(s). "generate none vs raw COPY": raw time / ours (target ≥ 0.9); raw = N psql \\copy … TO '/dev/null' [WITH (FORMAT binary)].`)
 }
 
 function runCli(args, env) {
