@@ -66,6 +66,7 @@ describe('snapshot commands', () => {
     [['--level', '42', '--compression', 'gzip'], /out of range/],
     [['--split-larger-than', 'huge'], /invalid size/],
     [['--split-by', 'hash'], /Expected --split-by/],
+    [['--data-format', 'csv'], /Expected --data-format/],
     [['--slot', 'Bad-Name'], /invalid slot name/],
     [['--slot', 'x', '--no-slot'], /cannot also be provided/],
     [['--table', 'public.nosuch'], /no such table/],

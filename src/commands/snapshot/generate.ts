@@ -40,7 +40,7 @@ By default the slot and a publication are kept so that "snapshot apply --subscri
     'split-larger-than': Flags.string({summary: 'Split tables larger than this on disk into parts copied in parallel (0: never).', default: '1GB', helpValue: 'SIZE'}),
     'split-by': Flags.string({summary: 'How split tables are cut: ctid page ranges, or ranges of an integer primary key (index range scans, more server CPU).', options: [...SPLIT_BY], default: 'pages'}),
     'data-format': Flags.string({
-      summary: "COPY format of the data files: auto = binary for tables whose columns are all of built-in types (or enums, or domains over them), text for the rest; text = text for every table.",
+      summary: 'COPY format of the data files: auto = binary for tables whose columns are all of built-in types (but regclass and the other OID aliases), enums or domains over them, text for the rest; text = text for every table.',
       description: 'Binary skips the servers\' text output and input functions (about half of COPY\'s CPU for numeric and timestamp columns) and is exact; text files can be loaded by any COPY FROM, into any version.',
       options: [...DATA_FORMAT_CHOICES],
       default: 'auto',
