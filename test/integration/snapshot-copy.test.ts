@@ -1,7 +1,7 @@
 // The data path of generate/apply without the job layer: exported slot, imported snapshots, parts
 // copied to compressed files and back, checksums equal, rows written after the slot not included.
 
-import {mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -119,6 +119,10 @@ describe('snapshot data path', () => {
           parts.map(async (p, i) => {
             const file = path.join(dir, `${compression}.${p.index}.copy${EXTENSION[compression]}`)
             const r = await copyPartToFile(readers[i % 2]!, REF, p.range, file, compression, undefined)
+            // The fsync and rename follow the COPY: until sealed, the file has only its temporary name.
+            await r.sealed
+            expect(existsSync(file)).toBe(true)
+            expect(existsSync(`${file}.partial`)).toBe(false)
             return {file, ...r}
           }),
         )

@@ -235,7 +235,9 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
         rep?.part({id, label, state: 'done', bytes: r.rawBytes, rows: r.rows, estBytes: p.estBytes})
       },
       o.signal,
-    )
+    ).finally(() => Promise.allSettled([...results.values()].map((r) => r.sealed)))
+    // Every data file fsynced and under its name before the manifest can name it.
+    await Promise.all([...results.values()].map((r) => r.sealed))
 
     rep?.phase('sequences')
     const sequences = await readSequences(readers[0]!, o.selection.schemas)

@@ -47,8 +47,17 @@ export class Meter extends Transform {
 export class AtomicFileSink extends Writable {
   private fd?: number
   readonly partial: string
+  /**
+   * With `deferSync`: the fsync and rename run after the stream has finished, so the writer can
+   * go on (a data part's connection starts its next COPY instead of idling through the fsync);
+   * await this before relying on the file (generate does, before the manifest).
+   */
+  sealed: Promise<void> = Promise.resolve()
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    private readonly opts: {deferSync?: boolean} = {},
+  ) {
     super({highWaterMark: 1024 * 1024})
     this.partial = `${path}.partial`
   }
@@ -83,14 +92,20 @@ export class AtomicFileSink extends Writable {
 
   override _final(cb: (err?: Error | null) => void): void {
     const fd = this.fd!
-    fs.fsync(fd, (err) => {
-      if (err) return cb(err)
-      this.fd = undefined
-      fs.close(fd, (err) => {
-        if (err) return cb(err)
-        fs.rename(this.partial, this.path, (err) => cb(err))
+    const seal = (done: (err?: Error | null) => void) =>
+      fs.fsync(fd, (err) => {
+        if (err) return fs.close(fd, () => done(err))
+        fs.close(fd, (err) => {
+          if (err) return done(err)
+          fs.rename(this.partial, this.path, (err) => done(err))
+        })
       })
-    })
+    this.fd = undefined
+    if (!this.opts.deferSync) return seal(cb)
+    this.sealed = new Promise<void>((resolve, reject) => seal((err) => (err ? reject(err) : resolve())))
+    // Awaited by the owner; never an unhandled rejection in between.
+    this.sealed.catch(() => {})
+    cb()
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
