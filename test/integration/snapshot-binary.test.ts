@@ -2,7 +2,8 @@
 // types keep their meaning in binary on another database (built-in types but the OID aliases, enums,
 // domains over them), text for the rest (enum arrays, composites, user range types, regclass, types
 // without a binary form); --data-format text for every table. Every table of a zoo of type families
-// comes back equal in both runs, through split and compressed parts.
+// comes back equal in both runs, through split and compressed parts, and a PostgreSQL 15 snapshot
+// applies to PostgreSQL 18 (the upgrade path) with the same contents.
 
 import {mkdtempSync, openSync, readSync, closeSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -14,7 +15,8 @@ import {applySnapshot} from '../../src/lib/snapshot/apply.js'
 import {binaryCopyTables, listDataTables, tableKey} from '../../src/lib/snapshot/catalog.js'
 import {generateSnapshot} from '../../src/lib/snapshot/generate.js'
 import {tableFormat} from '../../src/lib/snapshot/manifest.js'
-import {dropDatabase, freshDatabase, sql} from '../helpers/pg.js'
+import {dropDatabase, freshDatabase, shared, sql, startTestServer} from '../helpers/pg.js'
+import type {ServerHandle} from '../helpers/servers.js'
 
 const DDL = String.raw`
 CREATE SCHEMA "Zoo";
@@ -92,13 +94,38 @@ async function contents(url: string): Promise<Record<string, {rows: number; md5:
 describe('snapshot COPY formats', () => {
   let src: string
   const dir = mkdtempSync(path.join(tmpdir(), 'steep-snapfmt-'))
+  let other: ServerHandle | undefined
   beforeAll(async () => {
     src = await freshDatabase('fmtsrc')
     await sql(src, DDL + FILL)
   })
   afterAll(async () => {
     await dropDatabase(src)
+    await other?.stop()
     rmSync(dir, {recursive: true, force: true})
+  })
+
+  it('a binary snapshot of PostgreSQL 15 applies to PostgreSQL 18 with the same contents', {timeout: 120_000}, async () => {
+    // The older major is the source: the shared server when it is 15, else one started here.
+    const sharedMajor = shared().major
+    if (sharedMajor !== 15 && sharedMajor !== 18) return
+    other = await startTestServer({major: sharedMajor === 15 ? 18 : 15})
+    const source = sharedMajor === 15 ? src : await freshDatabase('fmtsrc15', other.url())
+    const target = await freshDatabase('fmtdst18', sharedMajor === 15 ? other.url() : shared().url)
+    try {
+      if (source !== src) await sql(source, DDL + FILL)
+      const out = path.join(dir, 'upgrade')
+      const {manifest: m} = await generateSnapshot({source: resolveConnection({db: source}), output: out, parallel: 2, compression: 'lz4', selection: {schemas: ['Zoo']}, keepSlot: false, toolVersion: 'test'})
+      expect(m.source.serverVersionNum).toBeLessThan(160000)
+      expect(m.tables.find((t) => t.name === 'Built in')!.format).toBe('binary')
+      await applySnapshot({target: resolveConnection({db: target}), input: out, parallel: 2, verify: true, resume: false})
+      const [{v}] = await sql(target, `SELECT current_setting('server_version_num')::int AS v`)
+      expect(v).toBeGreaterThanOrEqual(180000)
+      expect(await contents(target)).toEqual(await contents(source))
+    } finally {
+      await dropDatabase(target)
+      if (source !== src) await dropDatabase(source)
+    }
   })
 
   it('binary only where the column types keep their meaning in binary on another database', async () => {
