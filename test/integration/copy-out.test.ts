@@ -88,6 +88,23 @@ describe('CopyOutStream', () => {
     })
   }
 
+  it('gathers pieces of at least minChunk bytes (the last may be smaller), same bytes, any row size', async () => {
+    for (const text of ['COPY small TO STDOUT', 'COPY big TO STDOUT', 'COPY empty TO STDOUT', 'COPY small TO STDOUT WITH (FORMAT binary)']) {
+      const ref = await reference(text)
+      const sizes: number[] = []
+      const s = client.query(new CopyOutStream(text, {hash: true, minChunk: 256 * 1024}))
+      s.on('data', (c: Buffer) => sizes.push(c.length))
+      const got = await drain(s, true)
+      expect(got.sha).toBe(ref.sha)
+      expect(s.digest()).toBe(ref.sha)
+      expect(s.bytes).toBe(ref.bytes)
+      expect(s.rowCount).toBe(ref.rows)
+      expect(sizes.slice(0, -1).every((n) => n >= 256 * 1024)).toBe(true)
+      expect(sizes.every((n) => n > 0)).toBe(true)
+      expect((await client.query('SELECT 1 AS one')).rows).toEqual([{one: 1}])
+    }
+  })
+
   it('respects backpressure from a slow consumer and loses nothing', async () => {
     const ref = await reference('COPY small TO STDOUT')
     const progress: number[] = []

@@ -32,6 +32,13 @@ export interface CopyOutOptions {
   hash?: boolean
   /** Called after each chunk with the bytes so far. */
   onBytes?: (bytes: number) => void
+  /**
+   * Hand data on in pieces of at least this many bytes (the last one may be smaller), gathered from
+   * the socket's reads (~64 KiB each), at the cost of one copy of each piece. zlib at level 1 spent
+   * 15-20% more CPU on 64 KiB pieces than on 1 MiB ones (pgbench_accounts and a numeric/timestamptz
+   * table); the hash and write(2) also pay per call.
+   */
+  minChunk?: number
 }
 
 export class CopyOutStream extends Readable implements pg.Submittable {
@@ -50,6 +57,9 @@ export class CopyOutStream extends Readable implements pg.Submittable {
   private remaining = 0
   private readonly header = Buffer.alloc(5)
   private headerBytes = 0
+  // Compacted pieces not handed on yet (minChunk).
+  private pending: Buffer[] = []
+  private pendingBytes = 0
 
   constructor(
     readonly text: string,
@@ -132,7 +142,17 @@ export class CopyOutStream extends Readable implements pg.Submittable {
     if (out > 0 && !this.emitData(chunk.subarray(0, out))) this.connection!.stream.pause()
   }
 
-  private emitData(data: Buffer): boolean {
+  private emitData(data: Buffer, last = false): boolean {
+    const min = this.opts.minChunk ?? 0
+    if (min > 0) {
+      this.pending.push(data)
+      this.pendingBytes += data.length
+      if (!last && this.pendingBytes < min) return true
+      data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes)
+      this.pending = []
+      this.pendingBytes = 0
+      if (data.length === 0) return true
+    }
     this.bytes += data.length
     this.hash?.update(data)
     this.opts.onBytes?.(this.bytes)
@@ -146,7 +166,7 @@ export class CopyOutStream extends Readable implements pg.Submittable {
    */
   private handBack(chunk: Buffer, out: number, rest: Buffer, complete: boolean): void {
     // `rest` lies after `out` in the chunk (or is a copy): emitting the front first is safe.
-    if (out > 0) this.emitData(chunk.subarray(0, out))
+    if (out > 0 || this.pendingBytes > 0) this.emitData(chunk.subarray(0, out), true)
     this.done = true
     const socket = this.connection!.stream
     socket.removeListener('data', this.onData)
