@@ -422,7 +422,6 @@ async function runPostDataStatement(c: pg.Client, snapshotId: string | null, s: 
   rep?.part({id: `ddl:${s.id}`, label, state: 'done', bytes: 0, rows: 0, estBytes: 0})
 }
 
-/** A table's key in the maps of the data phase (unambiguous, unlike "schema.name"). */
 /**
  * The statements that can run as soon as one table's rows are loaded: its wave-1 statements (index
  * builds) that depend on nothing else in the plan, by table.
