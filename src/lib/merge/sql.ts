@@ -19,8 +19,8 @@
 // session settings. Otherwise (a user-defined type: its oid and hash differ between servers)
 // hashtextextended(ROW(…)::text, 0), the row's text output under the pinned session settings of
 // session.ts; so does a table with an OID alias column (regclass, …), whose binary form is an OID
-// that differs between servers where its text, the name, does not. A block hash is count(*) and bit_xor of the row hashes (order-independent, so no
-// sort), sent in base64.
+// that differs between servers where its text, the name, does not. A block hash is count(*) and
+// bit_xor of the row hashes (order-independent, so no sort), sent in base64.
 
 import pg from 'pg'
 import {asArithmetic, INTEGER_KEY_TYPES, type KeyRange} from './ranges.js'
