@@ -8,6 +8,7 @@
 import {mkdtempSync, openSync, readSync, closeSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+import pg from 'pg'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {openClient} from '../../src/lib/connection/connect.js'
 import {resolveConnection} from '../../src/lib/connection/resolve.js'
@@ -85,7 +86,7 @@ const TABLES = ['Built in', 'enum_array', 'composite', 'oid_alias', 'user_range'
 async function contents(url: string): Promise<Record<string, {rows: number; md5: string}>> {
   const out: Record<string, {rows: number; md5: string}> = {}
   for (const t of TABLES) {
-    const [r] = await sql(url, `SELECT count(*)::int AS rows, coalesce(md5(string_agg(x::text, E'\n' ORDER BY x::text)), '') AS md5 FROM "Zoo".${JSON.stringify(t)} x`)
+    const [r] = await sql(url, `SELECT count(*)::int AS rows, coalesce(md5(string_agg(x::text, E'\n' ORDER BY x::text)), '') AS md5 FROM "Zoo".${pg.escapeIdentifier(t)} x`)
     out[t] = r
   }
   return out

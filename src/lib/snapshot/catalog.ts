@@ -31,15 +31,16 @@ export interface Selection {
 // The schema capability's list: the system schemas and steep_repl's own.
 const EXCLUDED_SCHEMAS = SYSTEM_SCHEMAS
 
-const key = (t: {schema: string; name: string}) => `${t.schema}\u0000${t.name}`
+/** A table's key in maps and sets (binaryCopyTables' set among them): schema and name, unambiguous. */
+export const tableKey = (t: {schema: string; name: string}): string => `${t.schema}\u0000${t.name}`
 
 /** Applies --schema / --table / --exclude-table; a partitioned table selects its partitions. */
 export function selectTables(all: DataTable[], sel: Selection): DataTable[] {
   const schemas = sel.schemas?.length ? new Set(sel.schemas) : undefined
-  const tables = sel.tables?.length ? new Set(sel.tables.map((t) => key(parseQualifiedName(t)))) : undefined
-  const excluded = new Set((sel.excludeTables ?? []).map((t) => key(parseQualifiedName(t))))
+  const tables = sel.tables?.length ? new Set(sel.tables.map((t) => tableKey(parseQualifiedName(t)))) : undefined
+  const excluded = new Set((sel.excludeTables ?? []).map((t) => tableKey(parseQualifiedName(t))))
   if (tables) {
-    const known = new Set(all.flatMap((t) => [key(t), key(t.root)]))
+    const known = new Set(all.flatMap((t) => [tableKey(t), tableKey(t.root)]))
     const missing = [...tables].filter((k) => !known.has(k))
     if (missing.length) {
       throw new UsageError(`no such table: ${missing.map((k) => k.replace('\u0000', '.')).join(', ')}`, {
@@ -49,8 +50,8 @@ export function selectTables(all: DataTable[], sel: Selection): DataTable[] {
   }
   return all.filter((t) => {
     if (schemas && !schemas.has(t.schema)) return false
-    if (tables && !tables.has(key(t)) && !tables.has(key(t.root))) return false
-    return !excluded.has(key(t)) && !excluded.has(key(t.root))
+    if (tables && !tables.has(tableKey(t)) && !tables.has(tableKey(t.root))) return false
+    return !excluded.has(tableKey(t)) && !excluded.has(tableKey(t.root))
   })
 }
 
@@ -133,9 +134,6 @@ export async function binaryCopyTables(client: pg.ClientBase, tables: Array<{sch
   return new Set(r.rows.map((x) => tableKey({schema: x.s, name: x.n})))
 }
 
-/** A table's key in maps and sets (binaryCopyTables' set among them): schema and name, unambiguous. */
-export const tableKey = (t: {schema: string; name: string}): string => key(t)
-
 /** Fills the integer key bounds (inside the snapshot) for the tables that will be split. */
 export async function readKeyBounds(client: pg.ClientBase, t: DataTable): Promise<void> {
   if (!t.intKey) return
@@ -156,6 +154,6 @@ export async function readSequences(client: pg.ClientBase, schemas?: string[]): 
 /** The tables a publication lists: the roots of the selected tables, each once. */
 export function publicationTables(tables: DataTable[]): Array<{schema: string; name: string}> {
   const seen = new Map<string, {schema: string; name: string}>()
-  for (const t of tables) seen.set(key(t.root), t.root)
+  for (const t of tables) seen.set(tableKey(t.root), t.root)
   return [...seen.values()]
 }
