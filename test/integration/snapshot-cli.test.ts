@@ -9,6 +9,8 @@ import {runCli} from '../helpers/cli.js'
 import {dropDatabase, freshDatabase, sql, startTestServer} from '../helpers/pg.js'
 import type {ServerHandle} from '../helpers/servers.js'
 import {manifestChecksum} from '../../src/lib/snapshot/manifest.js'
+import {resolveConnection} from '../../src/lib/connection/resolve.js'
+import {generateSnapshot} from '../../src/lib/snapshot/generate.js'
 
 describe('snapshot commands', () => {
   let src: string
@@ -149,5 +151,21 @@ describe('snapshot generate on a server with wal_level=replica', () => {
     expect(r.stderr).toMatch(/wal_level = replica/)
     expect(existsSync(path.join(out, 'manifest.json'))).toBe(false)
     expect(await sql(server.url(), `SELECT 1 FROM pg_replication_slots`)).toEqual([])
+  })
+
+  it('closes every connection it opened ahead of the check (in-process, so a leak would stay)', async () => {
+    const out = path.join(mkdtempSync(path.join(tmpdir(), 'steep-replica-')), 'snap')
+    const source = resolveConnection({db: server.url()})
+    await expect(generateSnapshot({source, output: out, parallel: 4, compression: 'none', selection: {}, keepSlot: false, toolVersion: 'test'})).rejects.toThrow(
+      /wal_level = replica/,
+    )
+    // Connections end asynchronously on the server after the client's Terminate.
+    let left: unknown[] = []
+    for (let i = 0; i < 50; i++) {
+      left = await sql(server.url(), `SELECT pid FROM pg_stat_activity WHERE application_name = 'steep-repl snapshot'`)
+      if (left.length === 0) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(left).toEqual([])
   })
 })

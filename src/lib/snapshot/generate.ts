@@ -15,7 +15,7 @@ import {binaryCopyTables, listDataTables, publicationTables, readKeyBounds, read
 import {copyPartToFile} from './copy.js'
 import {dataFileName, type DataFormat, FORMAT, FORMAT_VERSION, type Manifest, MANIFEST_FILE, type ManifestTable, newSnapshotId, sealManifest} from './manifest.js'
 import {type Part, planParts, type SplitBy} from './plan.js'
-import {checkSlotName, createExportedSlot, createPublication, type ExportedSlot, importSnapshot, prepareSession} from './source.js'
+import {checkSlotName, createPublication, type ExportedSlot, exportSlotOn, importSnapshot, openReplicationConnection, prepareSession} from './source.js'
 import {AtomicFileSink} from './streams.js'
 import {dropSlotAndPublication} from './cleanup.js'
 import {requirePublishable} from '../privileges.js'
@@ -143,8 +143,27 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
   const rep = o.reporter
   const output = path.resolve(o.output)
 
-  const control = await openClient(o.source, {applicationName: 'steep-repl snapshot'})
-  control.on('error', () => {})
+  // Every connection is opened at once, before the checks: connecting (a fork and an
+  // authentication on the server) was most of the time before the first COPY, one after another.
+  // The checks still come first in what is reported, as they await the control connection only.
+  const applicationName = 'steep-repl snapshot'
+  const controlConn = openClient(o.source, {applicationName})
+  const replicationConn = openReplicationConnection(o.source)
+  // N readers for the data and one for the DDL, later all in the slot's snapshot.
+  const readerConns = Array.from({length: o.parallel + 1}, async () => {
+    const c = await openClient(o.source, {applicationName})
+    c.on('error', () => {})
+    try {
+      await prepareSession(c)
+    } catch (err) {
+      await c.end().catch(() => {})
+      throw err
+    }
+    return c
+  })
+  // Settled (and closed) in the finally block whatever happens first.
+  for (const p of [controlConn, replicationConn, ...readerConns]) p.catch(() => {})
+  let control: pg.Client | undefined
   const readers: pg.Client[] = []
   let slot: ExportedSlot | undefined
   let createdPublication = false
@@ -152,6 +171,8 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
   let pendingDdl: Promise<unknown> | undefined
   let ok = false
   try {
+    control = await controlConn
+    control.on('error', () => {})
     rep?.phase('prepare')
     const server = await checkSource(control)
     await prepareOutputDir(output, Boolean(o.force))
@@ -166,21 +187,12 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
       await control.query('COMMIT')
       createdPublication = true
     }
-    slot = await createExportedSlot(o.source, slotName, !o.keepSlot)
+    slot = await exportSlotOn(await replicationConn, slotName, !o.keepSlot)
     const snapshotName = slot.snapshotName
-    // N readers for the data and one for the DDL, all in the slot's snapshot, connected at once.
-    const opened = await Promise.allSettled(
-      Array.from({length: o.parallel + 1}, async () => {
-        const c = await openClient(o.source, {applicationName: 'steep-repl snapshot'})
-        c.on('error', () => {})
-        readers.push(c)
-        await prepareSession(c)
-        await importSnapshot(c, snapshotName)
-        return c
-      }),
-    )
-    const failed = opened.find((r) => r.status === 'rejected')
-    if (failed) throw failed.reason
+    for (const c of await Promise.all(readerConns)) {
+      await importSnapshot(c, snapshotName)
+      readers.push(c)
+    }
     const ddlReader = readers[o.parallel]!
 
     rep?.phase('schema')
@@ -290,10 +302,11 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
   } finally {
     // The DDL reader may still be reading: let it finish before its connection goes.
     await pendingDdl?.catch(() => {})
-    for (const c of readers) await c.end().catch(() => {})
+    for (const r of await Promise.allSettled(readerConns)) if (r.status === 'fulfilled') await r.value.end().catch(() => {})
     // Closing the replication connection releases the exported snapshot and drops a temporary slot.
-    if (slot) await slot.conn.end().catch(() => {})
-    if (!ok) {
+    const replication = await replicationConn.catch(() => undefined)
+    await replication?.end().catch(() => {})
+    if (!ok && control) {
       // No orphans: a kept slot and the publication made for it go when the snapshot failed.
       if (o.keepSlot && (slot || createdPublication)) {
         await dropSlotAndPublication(control, slot ? slotName : null, createdPublication ? publicationName : null).catch(() => {})
@@ -304,6 +317,6 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
         await rm(path.join(output, 'schema'), {recursive: true, force: true}).catch(() => {})
       }
     }
-    await control.end().catch(() => {})
+    await control?.end().catch(() => {})
   }
 }

@@ -29,23 +29,33 @@ export interface ExportedSlot {
   systemId: string
 }
 
-/**
- * CREATE_REPLICATION_SLOT … LOGICAL pgoutput (SNAPSHOT 'export') on a replication connection.
- * temporary: the slot disappears with the connection (--no-slot).
- */
-export async function createExportedSlot(params: ConnParams, slotName: string, temporary: boolean): Promise<ExportedSlot> {
-  checkSlotName(slotName)
+/** A replication connection (replication=database) for exportSlotOn. */
+export async function openReplicationConnection(params: ConnParams): Promise<pg.Client> {
   const conn = await openClient(params, {replication: true, applicationName: 'steep-repl snapshot'})
   conn.on('error', () => {})
+  return conn
+}
+
+/**
+ * CREATE_REPLICATION_SLOT … LOGICAL pgoutput (SNAPSHOT 'export') on an open replication connection
+ * (the caller closes it, also on failure). temporary: the slot disappears with the connection.
+ */
+export async function exportSlotOn(conn: pg.Client, slotName: string, temporary: boolean): Promise<ExportedSlot> {
+  checkSlotName(slotName)
+  const ident = await conn.query('IDENTIFY_SYSTEM')
+  const systemId = String((ident.rows[0] as {systemid: string}).systemid)
+  // Slot names are validated above: the replication protocol's commands take no parameters.
+  const res = await conn.query(`CREATE_REPLICATION_SLOT ${slotName}${temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput (SNAPSHOT 'export')`)
+  const row = res.rows[0] as {slot_name: string; consistent_point: string; snapshot_name: string}
+  return {conn, slotName: row.slot_name, lsn: row.consistent_point, snapshotName: row.snapshot_name, temporary, systemId}
+}
+
+/** openReplicationConnection and exportSlotOn; the connection is closed if the slot is not made. */
+export async function createExportedSlot(params: ConnParams, slotName: string, temporary: boolean): Promise<ExportedSlot> {
+  checkSlotName(slotName)
+  const conn = await openReplicationConnection(params)
   try {
-    const ident = await conn.query('IDENTIFY_SYSTEM')
-    const systemId = String((ident.rows[0] as {systemid: string}).systemid)
-    // Slot names are validated above: the replication protocol's commands take no parameters.
-    const res = await conn.query(
-      `CREATE_REPLICATION_SLOT ${slotName}${temporary ? ' TEMPORARY' : ''} LOGICAL pgoutput (SNAPSHOT 'export')`,
-    )
-    const row = res.rows[0] as {slot_name: string; consistent_point: string; snapshot_name: string}
-    return {conn, slotName: row.slot_name, lsn: row.consistent_point, snapshotName: row.snapshot_name, temporary, systemId}
+    return await exportSlotOn(conn, slotName, temporary)
   } catch (err) {
     await conn.end().catch(() => {})
     throw err
