@@ -5,9 +5,10 @@
 
 import {createHash} from 'node:crypto'
 import {readdirSync, readFileSync} from 'node:fs'
-import {fileURLToPath} from 'node:url'
+import path from 'node:path'
 import type pg from 'pg'
 import {SchemaMismatchError} from '../errors.js'
+import {CODE_DIR} from '../version.js'
 
 export const SCHEMA = 'steep_repl'
 /** Key of the transaction-scoped advisory lock that serialises install, upgrade and uninstall. */
@@ -20,7 +21,7 @@ export interface Migration {
   checksum: string
 }
 
-const SQL_DIR = fileURLToPath(new URL('../sql/', import.meta.url))
+const SQL_DIR = path.join(CODE_DIR, 'lib', 'sql')
 
 let cached: Migration[] | undefined
 
@@ -30,7 +31,7 @@ export function listMigrations(dir = SQL_DIR): Migration[] {
   for (const file of readdirSync(dir).sort()) {
     const m = /^(\d{3})_([a-z0-9_]+)\.sql$/.exec(file)
     if (!m) continue
-    const sql = readFileSync(new URL(file, `file://${dir.endsWith('/') ? dir : dir + '/'}`), 'utf8')
+    const sql = readFileSync(path.join(dir, file), 'utf8')
     out.push({version: Number(m[1]), name: m[2]!, sql, checksum: createHash('sha256').update(sql).digest('hex')})
   }
   // Versions are unique and ascending; gaps are allowed (capabilities reserve their numbers and may
