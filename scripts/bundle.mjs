@@ -1,21 +1,23 @@
-// Bundles the compiled commands (dist/commands, from tsc) into dist/cli: one module per command plus
-// shared chunks, with the npm dependencies that are plain JavaScript inside them.
+// Bundles the compiled commands (dist/commands, from tsc) in place: one module per command in
+// dist/commands plus shared chunks in dist/chunks, with the npm dependencies that are plain
+// JavaScript inside them. The commands stay where oclif's package.json entry and its development
+// mode (bin/dev.js maps dist/commands to src/commands) expect them.
 //
 // Why: every command paid for loading ~150 separate modules before its first query (Node.js 20 has no
 // compile cache): zod alone is ~95 files (its 60 locales included) and took ~100 ms to import; the
-// snapshot generate command reached its first connection ~60 ms sooner bundled. dist/lib stays as
-// tsc wrote it, for the benchmarks and tools that import library modules directly.
+// snapshot generate command reached its first connection ~60 ms sooner bundled. dist/lib and
+// dist/direct stay as tsc wrote them, for the benchmarks and tools that import them directly.
 //
 // Left outside the bundle: @oclif/core (one instance with bin/run.js, which loads the commands),
 // native addons and the embedded PostgreSQL packages (they find their files relative to their own
 // package), and pg-native (an optional require of pg that is never installed).
 import {build} from 'esbuild'
-import {readdirSync, rmSync} from 'node:fs'
+import {readdirSync, renameSync, rmSync} from 'node:fs'
 import path from 'node:path'
 
 const root = path.resolve(import.meta.dirname, '..')
 const commands = path.join(root, 'dist', 'commands')
-const out = path.join(root, 'dist', 'cli')
+const out = path.join(root, 'dist', '.bundle')
 
 const entryPoints = readdirSync(commands, {recursive: true})
   .filter((f) => f.endsWith('.js'))
@@ -39,3 +41,8 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 })
+rmSync(commands, {recursive: true})
+renameSync(path.join(out, 'commands'), commands)
+rmSync(path.join(root, 'dist', 'chunks'), {recursive: true, force: true})
+renameSync(path.join(out, 'chunks'), path.join(root, 'dist', 'chunks'))
+rmSync(out, {recursive: true})

@@ -1,5 +1,5 @@
 // The package's own files, wherever its code runs from: compiled (dist/lib/…), bundled into chunks
-// (dist/cli/chunks/…, see scripts/bundle.mjs) or the TypeScript sources (src/…, under the tests).
+// (dist/chunks/…, see scripts/bundle.mjs) or the TypeScript sources (src/…, under the tests).
 // Paths relative to a module's own URL would differ between the three.
 import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
