@@ -23,8 +23,22 @@ const entryPoints = readdirSync(commands, {recursive: true})
   .filter((f) => f.endsWith('.js'))
   .map((f) => path.join(commands, f))
 
+// zod's entry re-exports its 64 locales (512 KB, two thirds of its code) as `z.locales`; messages
+// here are English (zod configures `en` itself) and nothing reads z.locales, so the bundle gets
+// only English: ~20 ms less to load zod in every command.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/}, (args) => ({
+      contents: 'export { default as en } from "./en.js";',
+      resolveDir: path.dirname(args.path),
+    }))
+  },
+}
+
 rmSync(out, {recursive: true, force: true})
 await build({
+  plugins: [zodEnglishOnly],
   entryPoints,
   outbase: path.join(root, 'dist'),
   outdir: out,
