@@ -16,7 +16,9 @@ export interface WalrusMetrics {
 }
 
 export async function startMetrics(o: {port: number; host: string; labels?: Record<string, string>}): Promise<WalrusMetrics> {
-  const prom = await import('prom-client')
+  // The module's CommonJS exports object: Node.js also offers its names on the namespace, a bundle's
+  // chunk (scripts/bundle.mjs) only as default.
+  const {default: prom} = await import('prom-client')
   const registry = new prom.Registry()
   if (o.labels) registry.setDefaultLabels(o.labels)
   prom.collectDefaultMetrics({register: registry, prefix: 'walrus_process_'})
