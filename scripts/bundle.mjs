@@ -1,12 +1,12 @@
 // Bundles the compiled commands (dist/commands, from tsc) in place: one module per command in
 // dist/commands plus shared chunks in dist/chunks, with the npm dependencies that are plain
-// JavaScript inside them. The commands stay where oclif's package.json entry and its development
-// mode (bin/dev.js maps dist/commands to src/commands) expect them.
+// JavaScript inside them. The commands stay where oclif's package.json entry names them.
 //
 // Why: every command paid for loading ~150 separate modules before its first query (Node.js 20 has no
-// compile cache): zod alone is ~95 files (its 60 locales included) and took ~100 ms to import; the
-// snapshot generate command reached its first connection ~60 ms sooner bundled. dist/lib and
-// dist/direct stay as tsc wrote them, for the benchmarks and tools that import them directly.
+// compile cache): zod alone is ~95 files (its 64 locales included) and took ~100 ms to import.
+// Bundled, a snapshot generate against a closed port exits ~120 ms sooner (docs/benchmarks.md,
+// Startup). dist/lib and dist/direct stay as tsc wrote them, for the benchmarks and tools that
+// import them directly.
 //
 // Left outside the bundle: @oclif/core (one instance with bin/run.js, which loads the commands),
 // native addons and the embedded PostgreSQL packages (they find their files relative to their own
