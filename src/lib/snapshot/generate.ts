@@ -144,8 +144,8 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
   const output = path.resolve(o.output)
 
   // Every connection is opened at once, before the checks: connecting (a fork and an
-  // authentication on the server) was most of the time before the first COPY, one after another.
-  // The checks still come first in what is reported, as they await the control connection only.
+  // authentication on the server each) was most of generate's own set-up time when done one after
+  // another. The checks still come first in what is reported: they await the control connection only.
   const applicationName = 'steep-repl snapshot'
   const controlConn = openClient(o.source, {applicationName})
   const replicationConn = openReplicationConnection(o.source)
