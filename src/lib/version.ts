@@ -20,11 +20,8 @@ function findPackage(): {root: string; json: {version: string}} {
 
 const pkg = findPackage()
 
-/** The directory holding steep-repl's package.json. */
-export const PACKAGE_ROOT = pkg.root
-
 /** The package version, for records that say which steep-repl wrote them. */
 export const VERSION: string = pkg.json.version
 
 /** src/ when running from the TypeScript sources, else dist/ (where the build copies assets). */
-export const CODE_DIR = path.join(PACKAGE_ROOT, here.startsWith(path.join(PACKAGE_ROOT, 'src') + path.sep) ? 'src' : 'dist')
+export const CODE_DIR = path.join(pkg.root, here.startsWith(path.join(pkg.root, 'src') + path.sep) ? 'src' : 'dist')

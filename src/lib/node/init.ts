@@ -30,7 +30,7 @@ import type {Reporter} from '../snapshot/generate.js'
 import {planParts} from '../snapshot/plan.js'
 import {runPool} from '../snapshot/pool.js'
 import {WorkQueue} from '../snapshot/work-queue.js'
-import {createExportedSlot, createPublication, type ExportedSlot, importSnapshot, prepareSession} from '../snapshot/source.js'
+import {createExportedSlot, createPublication, type ExportedSlot, importSnapshot, openSession} from '../snapshot/source.js'
 import {waitForCatchUp} from './catch-up.js'
 import {registerNode, requireNode, setInitState} from './registry.js'
 import {schemaFindings} from './schema-sync.js'
@@ -347,10 +347,8 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     )
     await writeProgress(control, o.nodeId, {lsn: slot.lsn})
     for (let i = 0; i < o.parallel; i++) {
-      const c = await openClient(o.source, {applicationName: 'steep-repl node init'})
-      c.on('error', () => {})
+      const c = await openSession(o.source, 'steep-repl node init')
       readers.push(c)
-      await prepareSession(c)
       await importSnapshot(c, slot.snapshotName)
     }
     const main = readers[0]!
@@ -431,9 +429,7 @@ export async function initNode(o: InitOptions): Promise<InitResult> {
     const estTotal = parts.reduce((s, p) => s + p.estBytes, 0)
     rep.phase('data', `${tables.length} tables in ${parts.length} parts`, {bytes: Math.round(estTotal), rows: Math.round(tables.reduce((s, t) => s + t.rows, 0)), items: parts.length})
     for (let i = 0; i < Math.min(o.parallel, parts.length); i++) {
-      const c = await openClient(o.target, {applicationName: 'steep-repl node init'})
-      c.on('error', () => {})
-      await prepareSession(c)
+      const c = await openSession(o.target, 'steep-repl node init')
       // Loading is not replicated onward and does not fire the user's triggers.
       await c.query(`SET session_replication_role = replica`)
       await c.query(ddl.settings.join('\n'))

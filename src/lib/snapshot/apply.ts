@@ -22,7 +22,7 @@ import {type Manifest, type ManifestTable, tableFormat} from './manifest.js'
 import {ManifestError, readManifest, verifyFiles} from './manifest-io.js'
 import {runPool} from './pool.js'
 import {WorkQueue} from './work-queue.js'
-import {prepareSession} from './source.js'
+import {openSession} from './source.js'
 import type {PostDataPlan} from './ddl.js'
 import {setSequenceQuery} from '../schema/index.js'
 
@@ -211,9 +211,7 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
       // Tables a previous run finished loading but whose builds may not have happened.
       for (const t of m.tables) if (partsLeft.get(tableKey(t)) === 0 && t.parts.length > 0) await tableLoaded(t)
       for (let i = 0; i < Math.max(1, Math.min(o.parallel, queue.size)); i++) {
-        const c = await openClient(o.target, {applicationName: 'steep-repl apply'})
-        c.on('error', () => {})
-        await prepareSession(c)
+        const c = await openSession(o.target, 'steep-repl apply')
         await c.query(plan.settings.join('\n'))
         // Index builds use what the server allows per connection.
         await c.query(`SET maintenance_work_mem = '256MB'`).catch(() => {})

@@ -15,7 +15,7 @@ import {binaryCopyTables, listDataTables, publicationTables, readKeyBounds, read
 import {copyPartToFile} from './copy.js'
 import {dataFileName, type DataFormat, FORMAT, FORMAT_VERSION, type Manifest, MANIFEST_FILE, type ManifestTable, newSnapshotId, sealManifest} from './manifest.js'
 import {type Part, planParts, type SplitBy} from './plan.js'
-import {checkSlotName, createPublication, type ExportedSlot, exportSlotOn, importSnapshot, openReplicationConnection, prepareSession} from './source.js'
+import {checkSlotName, createPublication, type ExportedSlot, exportSlotOn, importSnapshot, openReplicationConnection, openSession} from './source.js'
 import {AtomicFileSink} from './streams.js'
 import {dropSlotAndPublication} from './cleanup.js'
 import {requirePublishable} from '../privileges.js'
@@ -150,17 +150,7 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
   const controlConn = openClient(o.source, {applicationName})
   const replicationConn = openReplicationConnection(o.source)
   // N readers for the data and one for the DDL, later all in the slot's snapshot.
-  const readerConns = Array.from({length: o.parallel + 1}, async () => {
-    const c = await openClient(o.source, {applicationName})
-    c.on('error', () => {})
-    try {
-      await prepareSession(c)
-    } catch (err) {
-      await c.end().catch(() => {})
-      throw err
-    }
-    return c
-  })
+  const readerConns = Array.from({length: o.parallel + 1}, () => openSession(o.source, applicationName))
   // Settled (and closed) in the finally block whatever happens first.
   for (const p of [controlConn, replicationConn, ...readerConns]) p.catch(() => {})
   let control: pg.Client | undefined

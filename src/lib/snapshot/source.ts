@@ -72,6 +72,22 @@ export async function importSnapshot(client: pg.Client, snapshotName: string): P
   await client.query(`SET TRANSACTION SNAPSHOT '${snapshotName}'`)
 }
 
+/**
+ * A connection with prepareSession's settings and its background errors ignored (the next query
+ * reports them). Closed again when the settings fail: the caller owns only a client it got.
+ */
+export async function openSession(params: ConnParams, applicationName: string): Promise<pg.Client> {
+  const c = await openClient(params, {applicationName})
+  c.on('error', () => {})
+  try {
+    await prepareSession(c)
+  } catch (err) {
+    await c.end().catch(() => {})
+    throw err
+  }
+  return c
+}
+
 /** Session settings for every snapshot connection: no statement timeout, UTC, ISO dates, exact floats. */
 export async function prepareSession(client: pg.Client): Promise<void> {
   await client.query(`SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0;
