@@ -19,6 +19,6 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
   if (globalThis.navigator === undefined) {
     Object.defineProperty(globalThis, 'navigator', {value: {userAgent: `Node.js/${process.versions.node.split('.')[0]}`}, configurable: true, writable: true, enumerable: true})
   }
-  const {execute} = await import('@oclif/core')
+  const {execute} = await import('../dist/cli.js')
   await execute({dir: import.meta.url})
 }
