@@ -12,6 +12,7 @@ import {type Compression, createCompressor, createDecompressor} from './codec.js
 import {CopyOutStream} from './copy-out.js'
 import {type PartRange, rangeWhere} from './plan.js'
 import {fileIdentity} from './manifest-io.js'
+import {reserveGcHeadroom} from '../gc-headroom.js'
 import {AtomicFileSink, Meter} from './streams.js'
 
 const q = pg.escapeIdentifier
@@ -71,6 +72,7 @@ export async function copyPartToFile(
   signal?: AbortSignal,
   binary = false,
 ): Promise<PartOutResult> {
+  reserveGcHeadroom()
   // The client's CPU is the scarce resource next to the server's COPY: the COPY data is parsed,
   // counted and hashed in one pass (copy-out.ts), rows come from the COPY command tag, and without
   // compression the file is the COPY data, so one hash serves both checksums.
@@ -120,6 +122,7 @@ export async function copyFileToTable(
   verifiedIdentity?: string,
   binary = false,
 ): Promise<PartInResult> {
+  reserveGcHeadroom()
   const hashing = verifiedIdentity === undefined
   const fd = await openFile(file, 'r')
   try {
@@ -164,6 +167,7 @@ export async function copyPartDirect(
   signal?: AbortSignal,
   opts: {binary?: boolean; hash?: boolean} = {},
 ): Promise<{rows: number; rawBytes: number; dataSha256: string}> {
+  reserveGcHeadroom()
   const hash = opts.hash ?? true
   const out = from.query(new CopyOutStream(copyOutSql(t, range, opts.binary), {hash, onBytes: onProgress, minChunk: GATHER_BYTES}))
   const sink = to.query(copyStreams.from(copyInSql(t, freeze, opts.binary)))
