@@ -8,9 +8,11 @@
 // full GC V8 uses a much larger initial limit, which is why `node --initial-old-space-size=128` ends
 // them; a CLI cannot pass that flag to itself (V8 reads it when the heap is created).
 //
-// The same effect without a flag: 16 MB of live heap that costs the marker nothing (an array of
-// doubles holds no pointers to follow) raises the limit's base, and with it the slack above the
-// trigger. Measured on the bench database (2 vCPU, three alternating runs each): 25-50
+// The same effect without a flag: 16 MB of live heap that costs the marker next to nothing raises
+// the limit's base, and with it the slack above the trigger. It is an array of 2M empty slots (8
+// bytes each, Node.js has no pointer compression; every slot holds V8's one read-only "hole"):
+// allocating it takes ~15 ms, filling it with numbers would take ~45 ms. Callers reserve it after
+// their COPY is on its way, so the server works meanwhile. Measured on the bench database (2 vCPU, three alternating runs each): 25-50
 // mark-compacts down to one; gzip level 1 generate's client CPU 7.7 → 6.3 s and wall time 7.4 → 6.5 s
 // (medians); uncompressed, which had one mark-compact before, unchanged; peak RSS +10-18 MB. Apply
 // of that snapshot: 30 mark-compacts down to 2, the client's user CPU 4.5 → 3.1 s, peak RSS 125 →
@@ -22,7 +24,7 @@ let headroom: number[] | undefined
 
 /** Reserve the headroom (once per process; it stays for the process' life). */
 export function reserveGcHeadroom(): void {
-  headroom ??= new Array<number>(HEADROOM_BYTES / 8).fill(0.5)
+  headroom ??= new Array<number>(HEADROOM_BYTES / 8)
 }
 
 /** For tests: whether it is reserved, and its size in bytes. */

@@ -72,11 +72,11 @@ export async function copyPartToFile(
   signal?: AbortSignal,
   binary = false,
 ): Promise<PartOutResult> {
-  reserveGcHeadroom()
   // The client's CPU is the scarce resource next to the server's COPY: the COPY data is parsed,
   // counted and hashed in one pass (copy-out.ts), rows come from the COPY command tag, and without
   // compression the file is the COPY data, so one hash serves both checksums.
   const source = client.query(new CopyOutStream(copyOutSql(t, range, binary), {hash: true, onBytes: onProgress, minChunk: GATHER_BYTES}))
+  reserveGcHeadroom() // once per process, while the server starts on the COPY
   // The fsync (~40 ms per 64 MB here) runs while the connection copies its next part.
   const sink = new AtomicFileSink(file, {deferSync: true})
   if (compression === 'none') {
@@ -122,7 +122,6 @@ export async function copyFileToTable(
   verifiedIdentity?: string,
   binary = false,
 ): Promise<PartInResult> {
-  reserveGcHeadroom()
   const hashing = verifiedIdentity === undefined
   const fd = await openFile(file, 'r')
   try {
@@ -132,6 +131,7 @@ export async function copyFileToTable(
     }
     await unchanged('after verification')
     const sink = client.query(copyStreams.from(copyInSql(t, freeze, binary)))
+    reserveGcHeadroom()
     // zstd-napi's DecompressStream pushes all the output of one input chunk at once, ignoring
     // backpressure within it: small reads bound that burst (a 1 MiB read of pgbench's filler, which
     // compresses 160:1, made 160 MiB and the CLI's peak RSS 270 MB). zlib and our lz4 frames
@@ -167,9 +167,9 @@ export async function copyPartDirect(
   signal?: AbortSignal,
   opts: {binary?: boolean; hash?: boolean} = {},
 ): Promise<{rows: number; rawBytes: number; dataSha256: string}> {
-  reserveGcHeadroom()
   const hash = opts.hash ?? true
   const out = from.query(new CopyOutStream(copyOutSql(t, range, opts.binary), {hash, onBytes: onProgress, minChunk: GATHER_BYTES}))
+  reserveGcHeadroom()
   const sink = to.query(copyStreams.from(copyInSql(t, freeze, opts.binary)))
   await pipeline(out, sink, {signal})
   // Rows from the COPY FROM command tag (the only count in binary format).
