@@ -3,20 +3,22 @@
 // After each full (mark-compact) GC, V8 sets the next one's trigger from the live heap, which in
 // this CLI is small (~9 MB of code, zod schemas and connections). Streaming a compressed COPY keeps
 // allocating short-lived objects that V8 counts against that trigger, so with ~10 MB of slack a full
-// GC ran every 100-150 ms: measured on gzip level 1 of pgbench_accounts, 25-50 mark-compacts per
-// run, their background marking ~1 s of CPU on 2 cores, the client's CPU 11% higher. Until the first
-// full GC V8 uses a much larger initial limit, which is why `node --initial-old-space-size=128` ends
-// them; a CLI cannot pass that flag to itself (V8 reads it when the heap is created).
+// GC ran every 100-150 ms: 25-50 mark-compacts per generate of the bench database at gzip level 1,
+// their background marking ~1 s of CPU on 2 cores. Until the first full GC V8 uses a much larger
+// initial limit, which is why `node --initial-old-space-size=128` ends them; a CLI cannot pass that
+// flag to itself (V8 reads it when the heap is created).
 //
 // The same effect without a flag: 16 MB of live heap that costs the marker next to nothing raises
 // the limit's base, and with it the slack above the trigger. It is an array of 2M empty slots (8
 // bytes each, Node.js has no pointer compression; every slot holds V8's one read-only "hole"):
 // allocating it takes ~15 ms, filling it with numbers would take ~45 ms. Callers reserve it after
-// their COPY is on its way, so the server works meanwhile. Measured on the bench database (2 vCPU, three alternating runs each): 25-50
-// mark-compacts down to one; gzip level 1 generate's client CPU 7.7 → 6.3 s and wall time 7.4 → 6.5 s
-// (medians); uncompressed, which had one mark-compact before, unchanged; peak RSS +10-18 MB. Apply
-// of that snapshot: 30 mark-compacts down to 2, the client's user CPU 4.5 → 3.1 s, peak RSS 125 →
-// 160 MB (the limit is 250 MB). 8 MB was not enough for apply (31 mark-compacts).
+// their COPY is on its way, so the server works meanwhile.
+//
+// Measured on the bench database (2 vCPU, three alternating runs each): one mark-compact per
+// generate; gzip level 1 generate's client CPU 7.7 → 6.3 s and wall time 7.4 → 6.5 s (medians);
+// uncompressed, which had one mark-compact before, unchanged; peak RSS +10-18 MB. Apply of that
+// snapshot: 30 mark-compacts down to 2, the client's user CPU 4.5 → 3.1 s, peak RSS 125 → 160 MB
+// (the limit is 250 MB). 8 MB was not enough for apply (31 mark-compacts).
 
 const HEADROOM_BYTES = 16 * 1024 * 1024
 

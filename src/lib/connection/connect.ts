@@ -163,7 +163,8 @@ export async function openClient(p: ConnParams, o: OpenOptions = {}): Promise<pg
       throw err
     }
   } catch (err) {
-    if (err instanceof UsageError) throw err
+    // Already a ConnectionError when the retry in libpq's order above failed.
+    if (err instanceof UsageError || err instanceof ConnectionError) throw err
     throw toConnectionError(err, p)
   }
 }
