@@ -17,7 +17,7 @@
 // by the built CLI; inside, the TypeScript compiler alone would add 10 MB). oclif's plugins (help,
 // autocomplete) load from node_modules with their own @oclif/core, as they did before.
 import {build} from 'esbuild'
-import {readdirSync, renameSync, rmSync} from 'node:fs'
+import {readdirSync, readFileSync, renameSync, rmSync} from 'node:fs'
 import path from 'node:path'
 
 const root = path.resolve(import.meta.dirname, '..')
@@ -48,12 +48,11 @@ const zodEnglishOnly = {
 const oclifDirname = {
   name: 'oclif-dirname',
   setup(b) {
-    b.onLoad({filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/].*\.js$/}, async (args) => {
-      const {readFile} = await import('node:fs/promises')
+    b.onLoad({filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/].*\.js$/}, (args) => {
+      const contents = readFileSync(args.path, 'utf8')
+      if (!/__dirname|__filename/.test(contents)) return {contents, loader: 'js', resolveDir: path.dirname(args.path)}
       const pkgRoot = args.path.slice(0, args.path.lastIndexOf(`${path.sep}lib${path.sep}`))
       const rel = path.relative(pkgRoot, args.path).split(path.sep).join('/')
-      const contents = await readFile(args.path, 'utf8')
-      if (!/__dirname|__filename/.test(contents)) return undefined
       const head = `var __filename = __steepOclifFile(${JSON.stringify(rel)}); var __dirname = require('node:path').dirname(__filename);\n`
       return {contents: head + contents, loader: 'js', resolveDir: path.dirname(args.path)}
     })
@@ -78,7 +77,8 @@ await build({
   banner: {
     js: [
       "import {createRequire as __steepCreateRequire} from 'node:module'; const require = __steepCreateRequire(import.meta.url);",
-      "const __steepOclifFile = (rel) => { try { return require('node:path').join(require('node:path').dirname(require.resolve('@oclif/core/package.json')), rel) } catch { return new URL(import.meta.url).pathname } };",
+      // @oclif/core's installed directory, resolved once per output file that needs it.
+      "let __steepOclifRoot; const __steepOclifFile = (rel) => { try { __steepOclifRoot ??= require('node:path').dirname(require.resolve('@oclif/core/package.json')); return require('node:path').join(__steepOclifRoot, rel) } catch { return new URL(import.meta.url).pathname } };",
     ].join(' '),
   },
   legalComments: 'none',
