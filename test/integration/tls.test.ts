@@ -2,11 +2,14 @@
 
 import {execFileSync} from 'node:child_process'
 import {mkdtempSync, writeFileSync} from 'node:fs'
+import {createConnection, createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {runCli} from '../helpers/cli.js'
 import {shared} from '../helpers/pg.js'
+import {openClient} from '../../src/lib/connection/connect.js'
+import {resolveConnection} from '../../src/lib/connection/resolve.js'
 import type {ServerHandle} from '../helpers/servers.js'
 
 const dir = mkdtempSync(path.join(tmpdir(), 'steep-tls-'))
@@ -68,5 +71,78 @@ describe.skipIf(process.env.STEEP_TEST_DOCKER === '1')('TLS', () => {
     const require = await runCli(['health', '--json', '-d', `${base} sslmode=require`])
     expect(require.code).toBe(6)
     expect(require.json().error.message).toMatch(/does not support SSL/)
+  })
+
+  it('prefer remembers a server that refused TLS: the next connection is one TCP connection, not two', async () => {
+    // A TCP relay in front of the server without TLS counts the connections made through it.
+    let accepted = 0
+    const relay = createServer((inbound) => {
+      accepted++
+      const outbound = createConnection({host: '127.0.0.1', port: Number(new URL(shared().url).port)})
+      inbound.pipe(outbound).pipe(inbound)
+      const close = () => (inbound.destroy(), outbound.destroy())
+      inbound.on('error', close).on('close', close)
+      outbound.on('error', close).on('close', close)
+    })
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r))
+    const port = (relay.address() as {port: number}).port
+    try {
+      const base = `host=127.0.0.1 port=${port} user=postgres dbname=postgres password='${shared().password}'`
+      const prefer = resolveConnection({db: `${base} sslmode=prefer`, env: {}})
+      const first = await openClient(prefer)
+      await first.end()
+      expect(accepted).toBe(2) // TLS asked and refused, then plaintext
+      const second = await openClient(prefer)
+      expect((await second.query('SELECT 1 AS one')).rows[0].one).toBe(1)
+      await second.end()
+      expect(accepted).toBe(3)
+      // Only prefer takes the shortcut: require still asks, and is still refused.
+      await expect(openClient(resolveConnection({db: `${base} sslmode=require`, env: {}}))).rejects.toThrow(/does not support SSL/)
+    } finally {
+      await new Promise((r) => relay.close(r))
+    }
+  })
+
+  it('prefer asks for TLS again when a server it remembers without TLS now refuses plaintext', async () => {
+    // One address, two servers behind it: first the one without TLS (remembered as such), then one
+    // that, like a hostssl-only pg_hba.conf, refuses a plaintext startup and accepts TLS (the TLS
+    // server above, reached through the relay byte for byte).
+    let phase: 'plain' | 'hostssl' = 'plain'
+    const tlsPort = server.info.port
+    const relay = createServer((inbound) => {
+      const connectTo = (port: number, first?: Buffer) => {
+        const outbound = createConnection({host: '127.0.0.1', port})
+        if (first) outbound.write(first)
+        inbound.pipe(outbound).pipe(inbound)
+        const close = () => (inbound.destroy(), outbound.destroy())
+        inbound.on('error', close).on('close', close)
+        outbound.on('error', close).on('close', close)
+      }
+      if (phase === 'plain') return connectTo(Number(new URL(shared().url).port))
+      inbound.once('data', (first: Buffer) => {
+        const sslRequest = first.length >= 8 && first.readUInt32BE(4) === 80877103
+        if (sslRequest) return connectTo(tlsPort, first)
+        const fields = 'SFATAL\0C28000\0Mno pg_hba.conf entry for host "127.0.0.1", user "postgres", database "postgres", no encryption\0\0'
+        const msg = Buffer.alloc(5 + Buffer.byteLength(fields))
+        msg.write('E', 0)
+        msg.writeUInt32BE(4 + Buffer.byteLength(fields), 1)
+        msg.write(fields, 5, 'binary')
+        inbound.end(msg)
+      })
+    })
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r))
+    const port = (relay.address() as {port: number}).port
+    try {
+      const plainPw = shared().password
+      const first = await openClient(resolveConnection({db: `host=127.0.0.1 port=${port} user=postgres dbname=postgres password='${plainPw}' sslmode=prefer`, env: {}}))
+      await first.end()
+      phase = 'hostssl'
+      const again = await openClient(resolveConnection({db: `host=127.0.0.1 port=${port} user=postgres dbname=postgres password='${server.info.password}' sslmode=prefer`, env: {}}))
+      const tls = await again.query(`SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()`)
+      await again.end()
+      expect(tls.rows[0].ssl).toBe(true)
+    } finally {
+      await new Promise((r) => relay.close(r))
+    }
   })
 })

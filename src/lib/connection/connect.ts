@@ -128,21 +128,43 @@ export function reportLossAsItsCause(client: pg.Client): pg.Client {
   return client
 }
 
+/**
+ * Servers that answered sslmode=prefer's TLS request with "no", by address, and when. libpq goes on
+ * in plaintext on the same socket; node-postgres closes it, so each such connection costs a second
+ * TCP connection and a second backend fork (~5-10 ms, and a command opens several). For a while the
+ * answer is taken as still true and plaintext is tried first; a server that has turned TLS on since
+ * is asked again after PREFER_PLAIN_MS (a worker runs for days).
+ */
+const refusedTls = new Map<string, number>()
+const PREFER_PLAIN_MS = 60_000
+const serverKey = (p: ConnParams) => `${p.hostaddr ?? p.host}:${p.port}`
+
 /** Opens and returns a connected client; the caller ends it. */
 export async function openClient(p: ConnParams, o: OpenOptions = {}): Promise<pg.Client> {
   const overSocket = p.host.startsWith('/')
-  const firstTls = !overSocket && p.sslmode !== 'disable' && p.sslmode !== 'allow'
+  const knownPlain = p.sslmode === 'prefer' && Date.now() - (refusedTls.get(serverKey(p)) ?? -Infinity) < PREFER_PLAIN_MS
+  const firstTls = !overSocket && p.sslmode !== 'disable' && p.sslmode !== 'allow' && !knownPlain
   try {
     try {
       return await attempt(p, firstTls, o)
     } catch (err) {
       const msg = (err as Error).message ?? ''
-      if (p.sslmode === 'prefer' && firstTls && /does not support SSL/i.test(msg)) return await attempt(p, false, o)
+      // Refused in plaintext (hostssl only) by a server that refused TLS a moment ago: it has changed;
+      // ask again in libpq's order.
+      if (knownPlain && /no encryption/i.test(msg)) {
+        refusedTls.delete(serverKey(p))
+        return await openClient(p, o)
+      }
+      if (p.sslmode === 'prefer' && firstTls && /does not support SSL/i.test(msg)) {
+        refusedTls.set(serverKey(p), Date.now())
+        return await attempt(p, false, o)
+      }
       if (p.sslmode === 'allow' && !overSocket && /no encryption|SSL/i.test(msg)) return await attempt(p, true, o)
       throw err
     }
   } catch (err) {
-    if (err instanceof UsageError) throw err
+    // Already a ConnectionError when the retry in libpq's order above failed.
+    if (err instanceof UsageError || err instanceof ConnectionError) throw err
     throw toConnectionError(err, p)
   }
 }
