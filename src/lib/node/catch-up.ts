@@ -28,6 +28,23 @@ export function walEndSql(lsn = 'pg_current_wal_insert_lsn()'): string {
 }
 
 /**
+ * Has the source's WAL flushed up to its end now: a transaction that writes one WAL record (a
+ * logical decoding message, which pgoutput does not pass on) and commits synchronously flushes
+ * everything inserted before it. Without this, WAL that nothing flushes soon keeps a mark taken at
+ * the insert position out of the walsender's reach: the last partial page of a transaction that
+ * is still open (idle in transaction, say) is flushed only when something else asks, which on an
+ * otherwise idle source is the 15-second running_xacts record (catch-up took ~20 s then). Not
+ * fatal: a source that refuses (read only, EXECUTE revoked) is waited for as before.
+ */
+export async function flushWal(source: pg.Client): Promise<void> {
+  // One statement, its own transaction (set_config's is_local: for that transaction only), so no
+  // BEGIN/COMMIT that could end a caller's transaction.
+  await source
+    .query(`SELECT set_config('synchronous_commit', 'on', true), pg_logical_emit_message(true, 'steep-repl', 'catch-up')`)
+    .catch(() => {})
+}
+
+/**
  * Waits until the subscription runs, the slot's confirmed position is within maxLag of the end of
  * the source's WAL, and every transaction committed on the source when it first was is applied.
  *
@@ -69,7 +86,10 @@ export async function waitForCatchUp(
     if (w.rows.length && row.active) {
       // Confirmed at or past the end of the WAL: nothing committed before it is unapplied.
       if (Number(row.lag ?? 1) <= 0 || (mark !== null && row.passed)) return lag
-      if (mark === null && lag <= maxLag) mark = row.wal_end
+      if (mark === null && lag <= maxLag) {
+        mark = row.wal_end
+        await flushWal(source)
+      }
     }
     if (Date.now() > deadline) {
       throw new TimeoutError(

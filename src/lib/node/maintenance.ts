@@ -18,7 +18,7 @@ import {qualified} from '../snapshot/copy.js'
 import {parseQualifiedName} from '../snapshot/catalog.js'
 import {dropSlotAndPublication} from '../snapshot/cleanup.js'
 import {dropSubscriptionKeepSlot} from '../snapshot/apply.js'
-import {walEndSql} from './catch-up.js'
+import {flushWal, walEndSql} from './catch-up.js'
 import {cleanupInit, writeProgress} from './init.js'
 import {readProgress} from './progress.js'
 import {requireNode, setInitState} from './registry.js'
@@ -330,6 +330,7 @@ export async function reinitNode(o: ReinitOptions): Promise<ReinitResult> {
     // everything up to the DROP: up to the end of the WAL inserted so far (walEndSql), since an
     // asynchronously committed change, and the DROP's own commit, can lie past the written position.
     const dropLsn = (await src.query<{l: string}>(`SELECT ${walEndSql()}::text AS l`)).rows[0]!.l
+    await flushWal(src)
     await waitConfirmed(src, sub.slot, dropLsn, o.signal, Math.min(o.timeoutMs ?? 10 * 60_000, 5 * 60_000))
     // 2. Emptied with an origin set.
     rep?.phase('truncate', `${tables.length} tables`)
