@@ -13,7 +13,7 @@ import {type ServerHandle, startTestServer} from '../helpers/servers.js'
 import {resolveConnection} from '../../src/lib/connection/resolve.js'
 import {waitForCatchUp, walEndSql} from '../../src/lib/node/catch-up.js'
 import {createSubscription} from '../../src/lib/snapshot/apply.js'
-import {dropSubs} from './node-support.js'
+import {dropSubs, waitFor} from './node-support.js'
 
 const SLOT = 'catchup_async_slot'
 const SUB = 'catchup_async_sub'
@@ -74,6 +74,22 @@ describe('catch-up', {timeout: 120_000}, () => {
     }
   }
 
+  /**
+   * Runs fn while a transaction on the source stays open after writing WAL (to a table not
+   * published): its last partial page is flushed by nothing on this server for 10 s (the WAL
+   * writer) or 15 s (running_xacts).
+   */
+  const withOpenTransaction = async (fn: () => Promise<void>): Promise<void> => {
+    const open = await adminClient(src)
+    try {
+      await open.query(`BEGIN; INSERT INTO flushes DEFAULT VALUES`)
+      await fn()
+    } finally {
+      await open.query('ROLLBACK').catch(() => {})
+      await open.end()
+    }
+  }
+
   it('waits for a transaction committed asynchronously, and applied, even when the slot has confirmed the flushed WAL', async () => {
     await catchUpFlushing()
 
@@ -90,11 +106,7 @@ describe('catch-up', {timeout: 120_000}, () => {
 
   it('does not wait for a transaction that is still open: the WAL it wrote is flushed, not waited for', async () => {
     await catchUpFlushing()
-    // Idle in transaction after writing WAL (to a table not published): its last partial page is
-    // flushed by nothing on this server for 10 s (the WAL writer) or 15 s (running_xacts).
-    const open = await adminClient(src)
-    try {
-      await open.query(`BEGIN; INSERT INTO flushes DEFAULT VALUES`)
+    await withOpenTransaction(async () => {
       const [w] = await sql<{unflushed: boolean}>(src, `SELECT pg_current_wal_flush_lsn() < pg_current_wal_insert_lsn() AS unflushed`)
       expect(w!.unflushed).toBe(true)
       // Its own timeout well under both: catch-up has the WAL flushed (flushWal) instead of waiting.
@@ -102,9 +114,25 @@ describe('catch-up', {timeout: 120_000}, () => {
       await sql(src, `INSERT INTO t VALUES (1000)`)
       await waitForCatchUp(target, source, SLOT, SUB, 1 << 20, 5_000, undefined)
       expect((await sql(dst, `SELECT count(*)::int AS n FROM t WHERE id = 1000`))[0].n).toBe(1)
+    })
+  })
+
+  it('has the WAL flushed without waiting for synchronous standbys: a named standby that never connects does not hold it', async () => {
+    await catchUpFlushing()
+    // A commit that waits for synchronous standbys would wait here forever.
+    await sql(server.url(), `ALTER SYSTEM SET synchronous_standby_names = 'steep_ghost_standby'`)
+    await sql(server.url(), `SELECT pg_reload_conf()`)
+    try {
+      await waitFor('the setting to take effect', async () => (await sql<{s: string}>(src, `SELECT current_setting('synchronous_standby_names') AS s`))[0]!.s === 'steep_ghost_standby')
+      // WAL that only a flush makes visible to the walsender.
+      await withOpenTransaction(async () => {
+        await sql(src, `INSERT INTO t VALUES (2000)`)
+        await waitForCatchUp(target, source, SLOT, SUB, 1 << 20, 5_000, undefined)
+        expect((await sql(dst, `SELECT count(*)::int AS n FROM t WHERE id = 2000`))[0].n).toBe(1)
+      })
     } finally {
-      await open.query('ROLLBACK').catch(() => {})
-      await open.end()
+      await sql(server.url(), `ALTER SYSTEM RESET synchronous_standby_names`)
+      await sql(server.url(), `SELECT pg_reload_conf()`)
     }
   })
 

@@ -29,18 +29,19 @@ export function walEndSql(lsn = 'pg_current_wal_insert_lsn()'): string {
 
 /**
  * Has the source's WAL flushed up to its end now: a transaction that writes one WAL record (a
- * logical decoding message, which pgoutput does not pass on) and commits synchronously flushes
- * everything inserted before it. Without this, WAL that nothing flushes soon keeps a mark taken at
- * the insert position out of the walsender's reach: the last partial page of a transaction that
- * is still open (idle in transaction, say) is flushed only when something else asks, which on an
- * otherwise idle source is the 15-second running_xacts record (catch-up took ~20 s then). Not
+ * logical decoding message, which pgoutput does not pass on) and commits with a local flush
+ * flushes everything inserted before it. Without this, WAL that nothing flushes soon keeps a mark
+ * taken at the insert position out of the walsender's reach: the last partial page of a transaction
+ * that is still open (idle in transaction, say) is flushed only when something else asks, which on
+ * an otherwise idle source is the 15-second running_xacts record (catch-up took ~20 s then). Not
  * fatal: a source that refuses (read only, EXECUTE revoked) is waited for as before.
  */
 export async function flushWal(source: pg.Client): Promise<void> {
   // One statement, its own transaction (set_config's is_local: for that transaction only), so no
-  // BEGIN/COMMIT that could end a caller's transaction.
+  // BEGIN/COMMIT that could end a caller's transaction. 'local', not 'on': the local flush is all
+  // that is needed, and 'on' would also wait for synchronous standbys (forever, with one down).
   await source
-    .query(`SELECT set_config('synchronous_commit', 'on', true), pg_logical_emit_message(true, 'steep-repl', 'catch-up')`)
+    .query(`SELECT set_config('synchronous_commit', 'local', true), pg_logical_emit_message(true, 'steep-repl', 'catch-up')`)
     .catch(() => {})
 }
 
