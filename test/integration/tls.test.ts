@@ -2,7 +2,7 @@
 
 import {execFileSync} from 'node:child_process'
 import {mkdtempSync, writeFileSync} from 'node:fs'
-import {createConnection, createServer} from 'node:net'
+import {createConnection, createServer, type Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -15,6 +15,23 @@ import type {ServerHandle} from '../helpers/servers.js'
 const dir = mkdtempSync(path.join(tmpdir(), 'steep-tls-'))
 const f = (n: string) => path.join(dir, n)
 const openssl = (...args: string[]) => execFileSync('openssl', args, {stdio: 'pipe'})
+
+/** Pipes a client's socket to the server on `port`, `first` (bytes already read from it) first. */
+function relayTo(inbound: Socket, port: number, first?: Buffer): void {
+  const outbound = createConnection({host: '127.0.0.1', port})
+  if (first) outbound.write(first)
+  inbound.pipe(outbound).pipe(inbound)
+  const close = () => (inbound.destroy(), outbound.destroy())
+  inbound.on('error', close).on('close', close)
+  outbound.on('error', close).on('close', close)
+}
+
+/** A TCP relay on a free local port; `onConnection` gets each client's socket. */
+async function listenRelay(onConnection: (inbound: Socket) => void): Promise<{port: number; close: () => Promise<unknown>}> {
+  const relay = createServer(onConnection)
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r))
+  return {port: (relay.address() as {port: number}).port, close: () => new Promise((r) => relay.close(r))}
+}
 
 /** A CA, a server certificate for DNS:localhost signed by it, and an unrelated CA. */
 function makeCerts(): void {
@@ -76,16 +93,10 @@ describe.skipIf(process.env.STEEP_TEST_DOCKER === '1')('TLS', () => {
   it('prefer remembers a server that refused TLS: the next connection is one TCP connection, not two', async () => {
     // A TCP relay in front of the server without TLS counts the connections made through it.
     let accepted = 0
-    const relay = createServer((inbound) => {
+    const {port, close} = await listenRelay((inbound) => {
       accepted++
-      const outbound = createConnection({host: '127.0.0.1', port: Number(new URL(shared().url).port)})
-      inbound.pipe(outbound).pipe(inbound)
-      const close = () => (inbound.destroy(), outbound.destroy())
-      inbound.on('error', close).on('close', close)
-      outbound.on('error', close).on('close', close)
+      relayTo(inbound, Number(new URL(shared().url).port))
     })
-    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r))
-    const port = (relay.address() as {port: number}).port
     try {
       const base = `host=127.0.0.1 port=${port} user=postgres dbname=postgres password='${shared().password}'`
       const prefer = resolveConnection({db: `${base} sslmode=prefer`, env: {}})
@@ -99,7 +110,7 @@ describe.skipIf(process.env.STEEP_TEST_DOCKER === '1')('TLS', () => {
       // Only prefer takes the shortcut: require still asks, and is still refused.
       await expect(openClient(resolveConnection({db: `${base} sslmode=require`, env: {}}))).rejects.toThrow(/does not support SSL/)
     } finally {
-      await new Promise((r) => relay.close(r))
+      await close()
     }
   })
 
@@ -109,19 +120,11 @@ describe.skipIf(process.env.STEEP_TEST_DOCKER === '1')('TLS', () => {
     // server above, reached through the relay byte for byte).
     let phase: 'plain' | 'hostssl' = 'plain'
     const tlsPort = server.info.port
-    const relay = createServer((inbound) => {
-      const connectTo = (port: number, first?: Buffer) => {
-        const outbound = createConnection({host: '127.0.0.1', port})
-        if (first) outbound.write(first)
-        inbound.pipe(outbound).pipe(inbound)
-        const close = () => (inbound.destroy(), outbound.destroy())
-        inbound.on('error', close).on('close', close)
-        outbound.on('error', close).on('close', close)
-      }
-      if (phase === 'plain') return connectTo(Number(new URL(shared().url).port))
+    const {port, close} = await listenRelay((inbound) => {
+      if (phase === 'plain') return relayTo(inbound, Number(new URL(shared().url).port))
       inbound.once('data', (first: Buffer) => {
         const sslRequest = first.length >= 8 && first.readUInt32BE(4) === 80877103
-        if (sslRequest) return connectTo(tlsPort, first)
+        if (sslRequest) return relayTo(inbound, tlsPort, first)
         const fields = 'SFATAL\0C28000\0Mno pg_hba.conf entry for host "127.0.0.1", user "postgres", database "postgres", no encryption\0\0'
         const msg = Buffer.alloc(5 + Buffer.byteLength(fields))
         msg.write('E', 0)
@@ -130,8 +133,6 @@ describe.skipIf(process.env.STEEP_TEST_DOCKER === '1')('TLS', () => {
         inbound.end(msg)
       })
     })
-    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r))
-    const port = (relay.address() as {port: number}).port
     try {
       const plainPw = shared().password
       const first = await openClient(resolveConnection({db: `host=127.0.0.1 port=${port} user=postgres dbname=postgres password='${plainPw}' sslmode=prefer`, env: {}}))
@@ -142,7 +143,7 @@ describe.skipIf(process.env.STEEP_TEST_DOCKER === '1')('TLS', () => {
       await again.end()
       expect(tls.rows[0].ssl).toBe(true)
     } finally {
-      await new Promise((r) => relay.close(r))
+      await close()
     }
   })
 })
