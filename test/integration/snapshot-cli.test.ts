@@ -1,9 +1,11 @@
 // The snapshot commands as users run them: exit codes, --json, records, bad input leaving
 // everything as it was.
 
+import {createHash} from 'node:crypto'
 import {mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
+import {gunzipSync} from 'node:zlib'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {runCli} from '../helpers/cli.js'
 import {dropDatabase, freshDatabase, sql, startTestServer} from '../helpers/pg.js'
@@ -36,7 +38,10 @@ describe('snapshot commands', () => {
     expect(job.result).toMatchObject({tables: 1, rows: 3000})
     expect(job.params).not.toHaveProperty('password')
     snapshotId = job.result.snapshotId
-    expect(existsSync(path.join(out, 'manifest.json'))).toBe(true)
+    const m = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'))
+    // Compressed without --data-checksum: the files' own SHA-256 only.
+    expect(m.formatVersion).toBe(3)
+    expect(m.tables[0].parts.map((p: {dataSha256: unknown}) => p.dataSha256)).toEqual([null])
   })
 
   it('records the snapshot with its kept slot; list and show report it', async () => {
@@ -46,6 +51,33 @@ describe('snapshot commands', () => {
     expect(show.code).toBe(0)
     expect(show.stdout).toMatch(/complete/)
     expect((await runCli(['snapshot', 'show', 'snap_nope', '-d', src])).code).toBe(1)
+  })
+
+  it('generate --data-checksum records the SHA-256 of each compressed part\'s COPY data; apply --no-verify checks it', async () => {
+    const withData = path.join(dir, 'with-data')
+    const r = await runCli(['snapshot', 'generate', '-d', src, '--output', withData, '--direct', '--no-slot', '--compression', 'gzip', '--data-checksum'])
+    expect(r.code, r.stderr).toBe(0)
+    const m = JSON.parse(readFileSync(path.join(withData, 'manifest.json'), 'utf8'))
+    const part = m.tables[0].parts[0]
+    const data = gunzipSync(readFileSync(path.join(withData, part.file)))
+    expect(part.dataSha256).toBe(createHash('sha256').update(data).digest('hex'))
+    expect(part.rawBytes).toBe(data.length)
+    const dst = await freshDatabase('snapclidata')
+    try {
+      const a = await runCli(['snapshot', 'apply', '-d', dst, '--input', withData, '--direct', '--no-verify'])
+      expect(a.code, a.stderr).toBe(0)
+      expect(await sql(dst, `SELECT count(*)::int AS n FROM "Item"`)).toEqual([{n: 3000}])
+      // A manifest whose dataSha256 is not the data's (resealed, so only that differs): refused.
+      const wrong = structuredClone(m)
+      wrong.tables[0].parts[0].dataSha256 = 'f'.repeat(64)
+      wrong.checksum = manifestChecksum(wrong)
+      writeFileSync(path.join(withData, 'manifest.json'), JSON.stringify(wrong))
+      const bad = await runCli(['snapshot', 'apply', '-d', dst, '--input', withData, '--direct', '--no-verify', '--clean'])
+      expect(bad.code).not.toBe(0)
+      expect(bad.stderr).toMatch(/does not match the manifest/)
+    } finally {
+      await dropDatabase(dst)
+    }
   })
 
   it('refuses a non-empty output directory without --force, leaving it as it was', async () => {

@@ -88,6 +88,27 @@ describe('codecs', () => {
     await expect(collect([packed.subarray(0, packed.length - 7)], await createDecompressor(c))).rejects.toThrow()
   })
 
+  // Compressed parts need not carry the SHA-256 of their COPY data (copyPartToFile): each codec's own
+  // checksum of the uncompressed bytes is written and checked. A bit flipped in it must fail.
+  it.each([
+    ['gzip', 8], // CRC-32, then the length
+    ['zstd', 4], // the frame's content checksum ends the file
+    ['lz4', 4], // the last frame's content checksum
+  ] as const)('%s writes a checksum of the uncompressed bytes and checks it', async (c, fromEnd) => {
+    const packed = await collect(input, await createCompressor(c))
+    // The frames say they carry it (a flipped byte alone would also break an unchecked frame's data).
+    if (c === 'zstd') expect(packed[4]! & 0x04).toBe(0x04) // Frame_Header_Descriptor: Content_Checksum_flag
+    if (c === 'lz4') {
+      const scanner = new Lz4FrameScanner()
+      scanner.push(packed)
+      let frames = 0
+      for (let f = scanner.next(); f; f = scanner.next(), frames++) expect(f[4]! & 0x04).toBe(0x04) // FLG: C.Checksum
+      expect(frames).toBeGreaterThan(1)
+    }
+    packed[packed.length - fromEnd]! ^= 0x01
+    await expect(collect([packed], await createDecompressor(c))).rejects.toThrow()
+  })
+
   it('lz4 rejects bytes that are not lz4', async () => {
     await expect(collect([Buffer.from('definitely not lz4 data')], await createDecompressor('lz4'))).rejects.toThrow(/not an LZ4 frame/)
   })

@@ -67,7 +67,7 @@ describe('manifest', () => {
 
   it('refuses unknown fields and wrong versions', () => {
     expect(checkManifest({...sealManifest(sample()), extra: 1}).ok).toBe(false)
-    expect(checkManifest(sealManifest({...sample(), formatVersion: 3 as never})).ok).toBe(false)
+    expect(checkManifest(sealManifest({...sample(), formatVersion: 4 as never})).ok).toBe(false)
     expect(checkManifest(sealManifest({...sample(), tables: sample().tables.map((t) => ({...t, format: 'csv' as never}))})).ok).toBe(false)
     expect(checkManifest('not an object').ok).toBe(false)
   })
@@ -77,6 +77,22 @@ describe('manifest', () => {
     expect(v1.ok && tableFormat(v1.manifest.tables[0]!)).toBe('text')
     const v2 = checkManifest(sealManifest({...sample(), formatVersion: 2, tables: sample().tables.map((t) => ({...t, format: 'binary' as const}))}))
     expect(v2.ok && tableFormat(v2.manifest.tables[0]!)).toBe('binary')
+  })
+
+  it('a part without dataSha256: only compressed, only from format version 3', () => {
+    const withoutData = (formatVersion: 1 | 2 | 3, algorithm: 'zstd' | 'none') => {
+      const m = sample()
+      m.formatVersion = formatVersion
+      m.compression = {algorithm, level: algorithm === 'none' ? 0 : 3}
+      m.tables[0]!.parts[0]!.dataSha256 = null
+      return checkManifest(sealManifest(m))
+    }
+    expect(withoutData(3, 'zstd').ok).toBe(true)
+    for (const [v, a] of [[2, 'zstd'], [1, 'zstd'], [3, 'none']] as const) {
+      const r = withoutData(v, a)
+      expect(r.ok).toBe(false)
+      if (!r.ok) expect(r.problems.map((p) => p.path)).toEqual(['tables.0.parts.0.dataSha256'])
+    }
   })
 
   it('names snapshots and data files', () => {

@@ -45,6 +45,11 @@ By default the slot and a publication are kept so that "snapshot apply --subscri
       options: [...DATA_FORMAT_CHOICES],
       default: 'auto',
     }),
+    'data-checksum': Flags.boolean({
+      summary: 'With compression, also record the SHA-256 of each part\'s COPY data (dataSha256), as uncompressed snapshots always do.',
+      description:
+        'A second hash of every byte before the compressor (about 15% of the CLI\'s CPU at gzip level 1). Integrity does not need it: the manifest has the SHA-256 of every file as stored, and gzip\'s CRC-32 and the zstd and lz4 content checksums check every decompression. It lets a target\'s own COPY of a table be compared with the snapshot whatever the compression.',
+    }),
     node: Flags.string({summary: 'Registered node id of the source, recorded in the snapshot.', helpValue: 'ID'}),
     force: Flags.boolean({summary: 'Replace a previous snapshot in --output.'}),
     ...jobFlags,
@@ -83,6 +88,7 @@ By default the slot and a publication are kept so that "snapshot apply --subscri
           splitLargerThan,
           splitBy: f['split-by'] as SplitBy,
           dataFormat: f['data-format'] as DataFormatChoice,
+          dataChecksum: f['data-checksum'],
           nodeId: f.node,
           force: f.force,
         },

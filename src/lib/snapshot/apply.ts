@@ -253,22 +253,26 @@ export async function applySnapshot(o: ApplyOptions): Promise<ApplyResult> {
               path.join(dir, p.file),
               m.compression.algorithm,
               whole,
-              (bytes) => rep?.part({id: p.file, label, state: 'progress', bytes, rows: 0, estBytes: p.rawBytes}),
-              o.signal,
-              verified.get(p.file),
-              tableFormat(t) === 'binary',
+              {
+                onProgress: (bytes) => rep?.part({id: p.file, label, state: 'progress', bytes, rows: 0, estBytes: p.rawBytes}),
+                signal: o.signal,
+                verifiedIdentity: verified.get(p.file),
+                binary: tableFormat(t) === 'binary',
+                dataChecksum: p.dataSha256 !== null,
+              },
             ).catch((err: unknown) => {
               if (err instanceof FileChangedError) throw new ManifestError(`${err.message}; the part was rolled back`, {hint: 'Verify the snapshot again (snapshot verify) and re-run the apply with --resume.'})
               throw err
             })
             // A file not verified was hashed as it was read; a verified one was checked unchanged.
             const hashed = !verified.has(p.file)
-            if ((hashed && (r.sha256 !== p.sha256 || r.dataSha256 !== p.dataSha256)) || r.rows !== p.rows || r.rawBytes !== p.rawBytes) {
+            const dataDiffers = p.dataSha256 !== null && r.dataSha256 !== p.dataSha256
+            if ((hashed && (r.sha256 !== p.sha256 || dataDiffers)) || r.rows !== p.rows || r.rawBytes !== p.rawBytes) {
               throw new ManifestError(`${p.file} does not match the manifest (changed after verification?); the part was rolled back`)
             }
             await c.query(
               `INSERT INTO steep_repl.snapshot_apply_parts (snapshot_id, file, rows, raw_bytes, data_sha256) VALUES ($1, $2, $3, $4, $5)`,
-              [m.snapshotId, p.file, r.rows, r.rawBytes, p.dataSha256],
+              [m.snapshotId, p.file, r.rows, r.rawBytes, p.dataSha256 ?? ''],
             )
             await c.query('COMMIT')
             rows += r.rows

@@ -45,7 +45,9 @@ export async function createCompressor(compression: Compression, level?: number)
       return createGzip({level: lvl, chunkSize: 256 * 1024})
     case 'zstd': {
       const {CompressStream} = await import('zstd-napi')
-      return new CompressStream({compressionLevel: lvl}) as unknown as Transform
+      // The frame's content checksum: decompression checks itself (the part's dataSha256 is
+      // optional, see copyPartToFile), as gzip's CRC-32 does.
+      return new CompressStream({compressionLevel: lvl, checksumFlag: true}) as unknown as Transform
     }
     case 'lz4':
       return new Lz4FrameCompressor(await import('lz4-napi'))
@@ -82,7 +84,8 @@ class Lz4FrameCompressor extends Transform {
     const input = Buffer.concat(this.pending, this.size)
     this.pending = []
     this.size = 0
-    this.push(await this.lz4.compressFrame(input))
+    // With its content checksum, as zstd's frames (createCompressor).
+    this.push(await this.lz4.compressFrame(input, {contentChecksum: true}))
   }
 
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {

@@ -58,6 +58,11 @@ export interface GenerateOptions {
    * (binaryCopyTables), text for the rest; 'text': text for every table.
    */
   dataFormat?: DataFormatChoice
+  /**
+   * Record each compressed part's dataSha256 (the SHA-256 of its COPY data) too: a second hash of
+   * every byte, off by default (see copyPartToFile). Uncompressed parts always have it.
+   */
+  dataChecksum?: boolean
   nodeId?: string | null
   force?: boolean
   snapshotId?: string
@@ -229,9 +234,12 @@ export async function generateSnapshot(o: GenerateOptions): Promise<GenerateResu
           path.join(output, file),
           o.compression,
           level,
-          (bytes) => rep?.part({id, label, state: 'progress', bytes, rows: 0, estBytes: p.estBytes}),
-          o.signal,
-          formatOf(p.table) === 'binary',
+          {
+            onProgress: (bytes) => rep?.part({id, label, state: 'progress', bytes, rows: 0, estBytes: p.estBytes}),
+            signal: o.signal,
+            binary: formatOf(p.table) === 'binary',
+            dataChecksum: o.dataChecksum,
+          },
         )
         results.set(p, {...r, file})
         rep?.part({id, label, state: 'done', bytes: r.rawBytes, rows: r.rows, estBytes: p.estBytes})

@@ -63,6 +63,7 @@ export const generateParams = z
     splitLargerThan: z.number().int().min(0).optional(),
     splitBy: z.enum(SPLIT_BY).default('pages'),
     dataFormat: z.enum(DATA_FORMAT_CHOICES).default('auto'),
+    dataChecksum: z.boolean().default(false),
     nodeId: z.string().min(1).optional(),
     force: z.boolean().default(false),
   })
@@ -126,6 +127,7 @@ async function runGenerate(ctx: JobContext<z.infer<typeof generateParams>>): Pro
       splitLargerThan: p.splitLargerThan,
       splitBy: p.splitBy,
       dataFormat: p.dataFormat,
+      dataChecksum: p.dataChecksum,
       nodeId: p.nodeId ?? null,
       // A retry replaces what the failed attempt left (never foreign files).
       force: p.force || ctx.job.attempt > 1,

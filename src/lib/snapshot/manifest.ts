@@ -8,9 +8,12 @@ import {z} from 'zod'
 import {COMPRESSIONS} from './codec.js'
 
 export const FORMAT = 'steep-repl-snapshot'
-/** Written by this version; 1 (every table in COPY text, no per-table format) is still read. */
-export const FORMAT_VERSION = 2
-export const READABLE_FORMAT_VERSIONS = [1, 2] as const
+/**
+ * Written by this version; still read: 1 (every table in COPY text, no per-table format) and 2
+ * (every part with its dataSha256).
+ */
+export const FORMAT_VERSION = 3
+export const READABLE_FORMAT_VERSIONS = [1, 2, 3] as const
 export const MANIFEST_FILE = 'manifest.json'
 
 /** Relative paths the manifest may name: fixed directories, plain file names, nothing else. */
@@ -51,8 +54,11 @@ export const partSchema = z.object({
   fileBytes: count,
   /** SHA-256 of the file as stored (verify reads only this). */
   sha256,
-  /** SHA-256 of the COPY data (compare with a target's COPY output in the same format, whatever the compression). */
-  dataSha256: sha256,
+  /**
+   * SHA-256 of the COPY data (compare with a target's COPY output in the same format, whatever the
+   * compression); null for a compressed part written without --data-checksum (format version 3).
+   */
+  dataSha256: sha256.nullable(),
 })
 
 export const tableSchema = z.object({
@@ -79,7 +85,7 @@ export const sequenceSchema = z.object({
 export const manifestSchema = z
   .object({
     format: z.literal(FORMAT),
-    formatVersion: z.union([z.literal(READABLE_FORMAT_VERSIONS[0]), z.literal(READABLE_FORMAT_VERSIONS[1])]),
+    formatVersion: z.union([z.literal(READABLE_FORMAT_VERSIONS[0]), z.literal(READABLE_FORMAT_VERSIONS[1]), z.literal(READABLE_FORMAT_VERSIONS[2])]),
     snapshotId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/),
     createdAt: z.string(),
     tool: z.object({name: z.string(), version: z.string()}),
@@ -102,6 +108,18 @@ export const manifestSchema = z
     checksum: z.string().regex(/^sha256:[0-9a-f]{64}$/),
   })
   .strict()
+  .superRefine((m, ctx) => {
+    // A part without dataSha256 exists only since format 3, and only compressed (the hash of an
+    // uncompressed file is its data's).
+    if (m.formatVersion >= 3 && m.compression.algorithm !== 'none') return
+    m.tables.forEach((t, ti) =>
+      t.parts.forEach((p, pi) => {
+        if (p.dataSha256 === null) {
+          ctx.addIssue({code: z.ZodIssueCode.custom, path: ['tables', ti, 'parts', pi, 'dataSha256'], message: `null is allowed only in a compressed snapshot of format version 3 or later`})
+        }
+      }),
+    )
+  })
 
 export type Manifest = z.infer<typeof manifestSchema>
 export type ManifestTable = z.infer<typeof tableSchema>
