@@ -2,8 +2,8 @@
 // snapshot generate / apply against pg_dump -Fd -j N / pg_restore -j N, and against raw parallel
 // COPY TO STDOUT, on an embedded PostgreSQL 15 (so Debian's pg_dump 15 matches), same run, same
 // machine. Prints a table of times, ratios and peak RSS. Asserts nothing. Every measured command
-// starts after a CHECKPOINT, and each restored database is dropped as soon as it is measured, so
-// neither tool pays for the other's checkpoint or autovacuum.
+// starts after a CHECKPOINT and a sync(1), and each restored database is dropped as soon as it is
+// measured, so neither tool pays for the other's checkpoint, write-back or autovacuum.
 //
 //   node bench/snapshot.mjs                 # pgbench scale 50 + a wide table, N = 2
 //   SCALE=100 JOBS=4 ROUNDS=3 node bench/snapshot.mjs   # medians of 3 rounds, alternating order
@@ -72,6 +72,17 @@ async function rawCopy(port, db, tables, jobs, env, binary = false) {
   return {secs: Number(process.hrtime.bigint() - t0) / 1e9}
 }
 
+/**
+ * The server's dirty buffers written (CHECKPOINT) and then the kernel's dirty pages on disk
+ * (sync). The embedded server runs with fsync = off, so a CHECKPOINT only hands its pages to the
+ * kernel, which writes them back up to 30 s later (vm.dirty_expire_centisecs), during whatever
+ * runs then: the databases' load, or the gigabyte a restore or an apply just wrote.
+ */
+async function quiesce(server) {
+  await server.query('CHECKPOINT')
+  execFileSync('sync')
+}
+
 /** One round's times and peak RSS of ours and the peer. */
 function record(m, ours, peer) {
   m.ours.push(ours.secs)
@@ -117,7 +128,7 @@ async function main() {
       for (const fmt of ['text', 'binary']) {
         const rawTimes = []
         for (let r = 0; r < ROUNDS; r++) {
-          await server.query('CHECKPOINT')
+          await quiesce(server)
           rawTimes.push((await rawCopy(server.port, db, tables, JOBS, env, fmt === 'binary')).secs)
         }
         raws[fmt] = median(rawTimes)
@@ -135,10 +146,9 @@ async function main() {
           rmSync(out, {recursive: true, force: true})
           rmSync(dumpDir, {recursive: true, force: true})
           // Each measured command starts from the same state: the WAL and dirty pages of the one
-          // before written out by a CHECKPOINT (else its checkpoint lands in the next one's time),
-          // and a restored database dropped as soon as it is measured (else autovacuum works on
-          // the peer's fresh tables during ours, or the other way round).
-          const settled = (f) => server.query('CHECKPOINT').then(f)
+          // before written out (quiesce), and a restored database dropped as soon as it is measured
+          // (else autovacuum works on the peer's fresh tables during ours, or the other way round).
+          const settled = (f) => quiesce(server).then(f)
           const restoredInto = async (t, f) => {
             await server.query(`DROP DATABASE IF EXISTS ${t}`)
             await server.query(`CREATE DATABASE ${t}`)
