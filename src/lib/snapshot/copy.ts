@@ -74,6 +74,13 @@ export interface PartOutOptions {
 }
 
 /**
+ * Whether a part's COPY data gets a SHA-256 of its own (dataSha256), in generate and in apply
+ * alike: always without compression (the file is the data, one hash serves both), with it only
+ * when asked (PartOutOptions.dataChecksum).
+ */
+const hashesCopyData = (compression: Compression, dataChecksum: boolean | undefined) => compression === 'none' || Boolean(dataChecksum)
+
+/**
  * COPY a part of a table into `file` through the compressor. onProgress gets the raw bytes so far.
  * The file appears under its name only when complete.
  */
@@ -87,7 +94,7 @@ export async function copyPartToFile(
   opts: PartOutOptions = {},
 ): Promise<PartOutResult> {
   const {onProgress, signal, binary = false} = opts
-  const hashData = compression === 'none' || Boolean(opts.dataChecksum)
+  const hashData = hashesCopyData(compression, opts.dataChecksum)
   // The client's CPU is the scarce resource next to the server's COPY: the COPY data is parsed,
   // counted and hashed in one pass (copy-out.ts), rows come from the COPY command tag, and without
   // compression the file is the COPY data, so one hash serves both checksums.
@@ -164,7 +171,7 @@ export async function copyFileToTable(
     // compresses 160:1, made 160 MiB and the CLI's peak RSS 270 MB). zlib and our lz4 frames
     // respect backpressure on their own.
     const input = createReadStream(file, {fd, autoClose: false, highWaterMark: compression === 'zstd' ? 32 * 1024 : 1024 * 1024})
-    const raw = new Meter(onProgress, hashing && (compression === 'none' || Boolean(opts.dataChecksum)))
+    const raw = new Meter(onProgress, hashing && hashesCopyData(compression, opts.dataChecksum))
     if (compression === 'none') {
       await pipeline(input, raw, sink, {signal})
       await unchanged('while it was loaded')
