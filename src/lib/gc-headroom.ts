@@ -19,6 +19,15 @@
 // uncompressed, which had one mark-compact before, unchanged; peak RSS +10-18 MB. Apply of that
 // snapshot: 30 mark-compacts down to 2, the client's user CPU 4.5 → 3.1 s, peak RSS 125 → 160 MB
 // (the limit is 250 MB). 8 MB was not enough for apply (31 mark-compacts).
+//
+// Young-generation collections are single-threaded from then on. Every 32 MB of buffers the COPY
+// data passes through sets one off ("external memory pressure"), and it finds next to nothing alive
+// (~10 KB): 0.5 ms on the main thread alone. In parallel (V8's default) the main thread waits for
+// helper tasks that, with the cores busy with the server's COPY backends and zlib, get a core late:
+// 3-8 ms per collection, 40-65 of them per generate of the bench database, each stalling the thread
+// that reads the sockets. The flag is read at each collection, so setting it at run time is safe.
+
+import {setFlagsFromString} from 'node:v8'
 
 const HEADROOM_BYTES = 16 * 1024 * 1024
 
@@ -26,7 +35,9 @@ let headroom: number[] | undefined
 
 /** Reserve the headroom (once per process; it stays for the process' life). */
 export function reserveGcHeadroom(): void {
-  headroom ??= new Array<number>(HEADROOM_BYTES / 8)
+  if (headroom) return
+  headroom = new Array<number>(HEADROOM_BYTES / 8)
+  setFlagsFromString('--no-parallel-scavenge')
 }
 
 /** For tests: whether it is reserved, and its size in bytes. */

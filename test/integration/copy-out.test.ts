@@ -1,7 +1,9 @@
 // The COPY-out parser (src/lib/snapshot/copy-out.ts) against a real server: its bytes must equal
 // what pg-copy-streams (the reference implementation) yields for the same COPY, on rows small and
 // large (messages split across socket reads), with notices in between, on errors mid-stream, and the
-// connection must stay usable afterwards.
+// connection must stay usable afterwards. Every case runs on both kinds of connection: a plain
+// socket read through its 'data' events (as over TLS), and a DirectReadSocket whose reads land in
+// the parser's own buffer.
 
 import {createHash} from 'node:crypto'
 import {Writable} from 'node:stream'
@@ -9,11 +11,11 @@ import {pipeline} from 'node:stream/promises'
 import pg from 'pg'
 import copyStreams from 'pg-copy-streams'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {DirectReadSocket} from '../../src/lib/connection/direct-read-socket.js'
 import {CopyOutStream} from '../../src/lib/snapshot/copy-out.js'
 import {adminClient, dropDatabase, freshDatabase, sql} from '../helpers/pg.js'
 
 let url: string
-let client: pg.Client
 
 /** Everything a Readable yields: its bytes' SHA-256, length and the number of chunks. */
 async function drain(stream: NodeJS.ReadableStream, slow = false): Promise<{sha: string; bytes: number; chunks: number}> {
@@ -58,15 +60,36 @@ beforeAll(async () => {
      CREATE FUNCTION noisy(i int) RETURNS int LANGUAGE plpgsql AS $$
        BEGIN IF i % 1000 = 0 THEN RAISE NOTICE 'at %', i; END IF; RETURN i; END $$;`,
   )
-  client = await adminClient(url)
 })
 
 afterAll(async () => {
-  await client?.end()
   if (url) await dropDatabase(url)
 })
 
-describe('CopyOutStream', () => {
+const SOCKETS = {
+  'a plain socket': () => adminClient(url),
+  'a DirectReadSocket': async () => {
+    const c = new pg.Client({connectionString: url, stream: () => new DirectReadSocket()})
+    await c.connect()
+    c.on('error', () => {})
+    return c
+  },
+}
+
+describe.each(Object.entries(SOCKETS))('CopyOutStream on %s', (kind, open) => {
+  let client: pg.Client
+  beforeAll(async () => {
+    client = await open()
+  })
+  afterAll(async () => {
+    await client?.end()
+  })
+
+  it('is on the kind of socket the case names', () => {
+    const socket = (client as unknown as {connection: {stream: unknown}}).connection.stream
+    expect(socket instanceof DirectReadSocket).toBe(kind === 'a DirectReadSocket')
+  })
+
   for (const [name, text] of [
     ['many small rows', 'COPY small TO STDOUT'],
     ['rows larger than a socket read', 'COPY big TO STDOUT'],
@@ -136,5 +159,30 @@ describe('CopyOutStream', () => {
     const [, got] = await Promise.all([first, drain(s)])
     expect(got.bytes).toBe('1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n'.length)
     expect(s.rowCount).toBe(10)
+  })
+
+  it('leaves the socket to node-postgres afterwards, for results larger than a read', async () => {
+    await drain(client.query(new CopyOutStream('COPY big TO STDOUT')))
+    const r = await client.query<{id: number; t: string}>('SELECT id, t FROM big ORDER BY id')
+    expect(r.rows.map((x) => x.t.length)).toEqual(Array.from({length: 12}, (_, i) => 32 * (40001 + i)))
+    const many = await client.query<{n: string}>('SELECT count(*) AS n FROM (SELECT * FROM small) s')
+    expect(many.rows[0]!.n).toBe('200000')
+  })
+
+  it('fails with the reason when its backend is terminated mid-COPY', async () => {
+    const pid = (await client.query<{pid: number}>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid
+    const s = client.query(new CopyOutStream('COPY (SELECT t, pg_sleep(CASE WHEN id = 5000 THEN 30 ELSE 0 END) FROM small) TO STDOUT'))
+    // Its failure is taken as it happens (during the terminating query below).
+    const failed = drain(s).then(
+      () => new Error('the COPY succeeded'),
+      (err: Error) => err,
+    )
+    await new Promise((r) => setTimeout(r, 300))
+    await sql(url, 'SELECT pg_terminate_backend($1)', [pid])
+    expect((await failed).message).toMatch(/terminating connection due to administrator command/)
+    expect(s.bytes).toBeGreaterThan(0)
+    // The next test needs a live client.
+    await client.end().catch(() => {})
+    client = await open()
   })
 })

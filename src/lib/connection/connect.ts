@@ -8,6 +8,7 @@ import type {ConnectionOptions} from 'node:tls'
 import pg from 'pg'
 import {ConnectionError, UsageError} from '../errors.js'
 import {redact} from '../redact.js'
+import {DirectReadSocket} from './direct-read-socket.js'
 import {type ConnParams, describeConnection} from './resolve.js'
 
 export type Client = pg.Client
@@ -19,6 +20,11 @@ export interface OpenOptions {
   replication?: boolean
   /** Default connect timeout in seconds when the connection string sets none (libpq: infinite). */
   defaultConnectTimeoutSec?: number
+  /**
+   * A socket whose reads a COPY … TO STDOUT can take over (DirectReadSocket), for connections that
+   * stream tables out; plaintext only (TLS reads through its own buffers).
+   */
+  directRead?: boolean
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_SEC = 10
@@ -72,6 +78,7 @@ function clientConfig(p: ConnParams, useTls: boolean, o: OpenOptions): pg.Client
   }
   if (p.options) cfg.options = p.options
   if (o.replication) cfg.replication = 'database'
+  if (o.directRead && !cfg.ssl) cfg.stream = () => new DirectReadSocket()
   if (cfg.ssl && p.hostaddr && p.sslmode === 'verify-full') (cfg.ssl as ConnectionOptions).servername = p.host
   return cfg
 }

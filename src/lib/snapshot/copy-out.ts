@@ -4,9 +4,13 @@
 // buffer list (several allocations and a copy per row) and leaves hashing and counting to further
 // Transforms. Row-sized messages make that the client's main CPU cost, and on a machine whose cores
 // are busy with the server's COPY backends the client's CPU per byte sets the snapshot's speed.
-// Here each socket chunk is compacted in place: the 5-byte message headers are squeezed out by
-// moving each row's bytes left (copyWithin, no allocation), and the compacted chunk is hashed,
-// counted and pushed as one buffer.
+//
+// Here the socket's bytes land in a gathering buffer (~1 MiB): read there directly by the kernel
+// when the connection's socket lets us supply its read buffers (DirectReadSocket, plaintext), else
+// copied there from each socket read. The 5-byte message headers are squeezed out in place by
+// moving each row's bytes left (copyWithin, no allocation), and a full buffer is hashed, counted and
+// pushed as one piece: zlib at level 1 spent 15-20% more CPU on 64 KiB pieces than on 1 MiB ones
+// (pgbench_accounts and a numeric/timestamptz table); the hash and write(2) also pay per call.
 //
 // Protocol (simple query): CopyOutResponse, CopyData*, CopyDone, then CommandComplete and
 // ReadyForQuery, which go back to node-postgres with whatever else the socket had read, as does an
@@ -16,10 +20,16 @@
 import {createHash, type Hash} from 'node:crypto'
 import {Readable} from 'node:stream'
 import type pg from 'pg'
+import {DirectReadSocket, type ReadSink} from '../connection/direct-read-socket.js'
 
 const COPY_DATA = 0x64 // 'd'
 const COPY_DONE = 0x63 // 'c'
 const ERROR = 0x45 // 'E'
+
+/** Pieces handed on are at least this big (the last may be smaller). */
+const PIECE_BYTES = 1024 * 1024
+/** A gathering buffer is handed on once less than this is free: the least room a read gets. */
+const READ_ROOM = 64 * 1024
 
 /** The parts of node-postgres' Connection this stream drives (not in its published types). */
 interface Connection {
@@ -30,36 +40,39 @@ interface Connection {
 export interface CopyOutOptions {
   /** Compute the SHA-256 of the COPY data (digest() after the end). */
   hash?: boolean
-  /** Called after each chunk with the bytes so far. */
+  /** Called after each piece with the bytes so far. */
   onBytes?: (bytes: number) => void
-  /**
-   * Hand data on in pieces of at least this many bytes (the last one may be smaller), gathered from
-   * the socket's reads (~64 KiB each), at the cost of one copy of each piece. zlib at level 1 spent
-   * 15-20% more CPU on 64 KiB pieces than on 1 MiB ones (pgbench_accounts and a numeric/timestamptz
-   * table); the hash and write(2) also pay per call.
-   */
+  /** Hand data on in pieces of at least this many bytes (default 1 MiB; the last may be smaller). */
   minChunk?: number
 }
 
-export class CopyOutStream extends Readable implements pg.Submittable {
+export class CopyOutStream extends Readable implements pg.Submittable, ReadSink {
   /** Rows, from the COPY command tag (set once node-postgres has read it, i.e. after 'end'). */
   rowCount = 0
   bytes = 0
   private readonly hash?: Hash
   private digestHex?: string
   private connection?: Connection
+  /** The socket's reads come to onRead directly (DirectReadSocket) … */
+  private direct?: DirectReadSocket
+  /** … or through its 'data' event, taken from node-postgres' parser until the end. */
   private pgOnData?: (chunk: Buffer) => void
-  private readonly onData = (chunk: Buffer) => this.parse(chunk)
+  private readonly onData = (chunk: Buffer) => {
+    if (!this.onRead(chunk, chunk.length)) this.connection!.stream.pause()
+  }
   private done = false
   private complete = false
-  // Parser state carried between socket chunks.
+  // Parser state carried between reads.
   private code = 0
   private remaining = 0
   private readonly header = Buffer.alloc(5)
   private headerBytes = 0
-  // Compacted pieces not handed on yet (minChunk).
-  private pending: Buffer[] = []
-  private pendingBytes = 0
+  // The gathering buffer: COPY data (headers squeezed out) in [0, fill).
+  private readonly capacity: number
+  private gather = Buffer.alloc(0)
+  private fill = 0
+  /** The buffer the socket reads into next (nextBuffer), to tell an in-place read from a copy. */
+  private given?: Buffer
 
   constructor(
     readonly text: string,
@@ -67,22 +80,27 @@ export class CopyOutStream extends Readable implements pg.Submittable {
   ) {
     super({highWaterMark: 1024 * 1024})
     if (opts.hash) this.hash = createHash('sha256')
+    this.capacity = (opts.minChunk ?? PIECE_BYTES) + READ_ROOM
   }
 
   /** Called by node-postgres when the query reaches the connection. */
   submit(connection: unknown): void {
     const conn = connection as Connection
     this.connection = conn
+    this.gather = Buffer.allocUnsafeSlow(this.capacity)
     const socket = conn.stream
-    // Take the socket from node-postgres' parser until CopyDone (or an error) is seen.
-    const listeners = socket.listeners('data') as Array<(chunk: Buffer) => void>
-    if (listeners.length !== 1) throw new Error(`COPY out: expected one data listener on the connection, found ${listeners.length}`)
-    const pgOnData = listeners[0]!
-    this.pgOnData = pgOnData
-    // 'data' hands over each socket read as it is; read() in paused mode would concatenate the
-    // chunks buffered meanwhile into a new buffer (a copy and an allocation per call).
-    socket.removeListener('data', pgOnData)
-    socket.on('data', this.onData)
+    if (socket instanceof DirectReadSocket) {
+      this.direct = socket
+      socket.takeReads(this)
+    } else {
+      const listeners = socket.listeners('data') as Array<(chunk: Buffer) => void>
+      if (listeners.length !== 1) throw new Error(`COPY out: expected one data listener on the connection, found ${listeners.length}`)
+      this.pgOnData = listeners[0]!
+      // 'data' hands over each socket read as it is; read() in paused mode would concatenate the
+      // chunks buffered meanwhile into a new buffer (a copy and an allocation per call).
+      socket.removeListener('data', this.pgOnData)
+      socket.on('data', this.onData)
+    }
     conn.query(this.text)
   }
 
@@ -97,16 +115,49 @@ export class CopyOutStream extends Readable implements pg.Submittable {
     return this.digestHex
   }
 
-  /** Compact the CopyData payloads of `chunk` to its front and emit them; hand back the rest. */
-  private parse(chunk: Buffer): void {
-    const len = chunk.length
-    let out = 0
-    let pos = 0
-    while (pos < len) {
+  /** ReadSink: the next read goes to the free end of the gathering buffer. */
+  nextBuffer(): Buffer {
+    this.given = this.gather.subarray(this.fill)
+    return this.given
+  }
+
+  /** ReadSink: `n` bytes arrived at the start of `buf`. false: stop reading (backpressure). */
+  onRead(buf: Buffer, n: number): boolean {
+    let ok = true
+    if (buf === this.given) {
+      // Read in place: the bytes are at the gathering buffer's free end already.
+      this.given = undefined
+      const rest = this.parse(this.fill, this.fill + n)
+      if (rest) return this.finish(rest)
+      ok = this.makeRoom()
+    } else {
+      for (let off = 0; off < n; ) {
+        const k = Math.min(this.gather.length - this.fill, n - off)
+        const start = this.fill
+        buf.copy(this.gather, start, off, off + k)
+        off += k
+        const rest = this.parse(start, start + k)
+        if (rest) return this.finish(off < n ? Buffer.concat([rest, buf.subarray(off, n)]) : rest)
+        ok = this.makeRoom() && ok
+      }
+    }
+    return ok
+  }
+
+  /**
+   * Squeezes the CopyData payloads of gather[start, end) down to gather[fill, …) (rows only move
+   * left). Returns the bytes after the COPY data (from CopyDone's end, or an ErrorResponse on) once
+   * it is over, which belong to node-postgres.
+   */
+  private parse(start: number, end: number): Buffer | undefined {
+    const g = this.gather
+    let out = this.fill
+    let pos = start
+    while (pos < end) {
       if (this.remaining > 0) {
-        const n = this.remaining < len - pos ? this.remaining : len - pos
+        const n = this.remaining < end - pos ? this.remaining : end - pos
         if (this.code === COPY_DATA) {
-          if (out !== pos) chunk.copyWithin(out, pos, pos + n)
+          if (out !== pos) g.copyWithin(out, pos, pos + n)
           out += n
         }
         pos += n
@@ -115,44 +166,54 @@ export class CopyOutStream extends Readable implements pg.Submittable {
       }
       let code: number
       let length: number
-      if (this.headerBytes === 0 && len - pos >= 5) {
-        code = chunk[pos]!
-        if (code === ERROR) return this.handBack(chunk, out, chunk.subarray(pos), false)
+      if (this.headerBytes === 0 && end - pos >= 5) {
+        code = g[pos]!
+        if (code === ERROR) {
+          this.fill = out
+          return g.subarray(pos, end)
+        }
         // Read by hand: readUInt32BE's checks cost as much as the rest of this loop at one row per
         // message (lengths are under 1 GB, so the shift stays positive).
-        length = ((chunk[pos + 1]! << 24) | (chunk[pos + 2]! << 16) | (chunk[pos + 3]! << 8) | chunk[pos + 4]!) - 4
+        length = ((g[pos + 1]! << 24) | (g[pos + 2]! << 16) | (g[pos + 3]! << 8) | g[pos + 4]!) - 4
         pos += 5
       } else {
-        // A header split across socket chunks.
-        const n = Math.min(5 - this.headerBytes, len - pos)
-        chunk.copy(this.header, this.headerBytes, pos, pos + n)
+        // A header split across reads.
+        const n = Math.min(5 - this.headerBytes, end - pos)
+        g.copy(this.header, this.headerBytes, pos, pos + n)
         this.headerBytes += n
         pos += n
         if (this.headerBytes < 5) break
         this.headerBytes = 0
         code = this.header[0]!
-        if (code === ERROR) return this.handBack(chunk, out, Buffer.concat([this.header, chunk.subarray(pos)]), false)
+        if (code === ERROR) {
+          this.fill = out
+          return Buffer.concat([this.header, g.subarray(pos, end)])
+        }
         length = this.header.readUInt32BE(1) - 4
       }
-      if (code === COPY_DONE) return this.handBack(chunk, out, chunk.subarray(pos + length), true)
+      if (code === COPY_DONE) {
+        this.fill = out
+        this.complete = true
+        return g.subarray(pos + length, end)
+      }
       this.code = code
       this.remaining = length
     }
-    // Backpressure: no more socket reads until the consumer asks (_read).
-    if (out > 0 && !this.emitData(chunk.subarray(0, out))) this.connection!.stream.pause()
+    this.fill = out
+    return undefined
   }
 
-  private emitData(data: Buffer, last = false): boolean {
-    const min = this.opts.minChunk ?? 0
-    if (min > 0) {
-      this.pending.push(data)
-      this.pendingBytes += data.length
-      if (!last && this.pendingBytes < min) return true
-      data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes)
-      this.pending = []
-      this.pendingBytes = 0
-      if (data.length === 0) return true
-    }
+  /** Hands the gathered data on when a read would get too little room; false: backpressure. */
+  private makeRoom(): boolean {
+    return this.gather.length - this.fill < READ_ROOM ? this.handOn(false) : true
+  }
+
+  private handOn(last: boolean): boolean {
+    if (this.fill === 0) return true
+    const data = this.gather.subarray(0, this.fill)
+    // A new buffer: the one handed on is the consumer's now (a compressor may hold it for a while).
+    this.gather = last ? Buffer.alloc(0) : Buffer.allocUnsafeSlow(this.capacity)
+    this.fill = 0
     this.bytes += data.length
     this.hash?.update(data)
     this.opts.onBytes?.(this.bytes)
@@ -160,21 +221,25 @@ export class CopyOutStream extends Readable implements pg.Submittable {
   }
 
   /**
-   * The COPY data is over (CopyDone) or failed (ErrorResponse): give the socket and the bytes after
-   * it back to node-postgres, which reads CommandComplete/ErrorResponse and ReadyForQuery and calls
+   * The COPY data is over (CopyDone) or failed (ErrorResponse): give the socket and `rest` back to
+   * node-postgres, which reads CommandComplete/ErrorResponse and ReadyForQuery and calls
    * handleCommandComplete/handleError below.
    */
-  private handBack(chunk: Buffer, out: number, rest: Buffer, complete: boolean): void {
-    // `rest` lies after `out` in the chunk (or is a copy): emitting the front first is safe.
-    if (out > 0 || this.pendingBytes > 0) this.emitData(chunk.subarray(0, out), true)
+  private finish(rest: Buffer): boolean {
+    // `rest` lies after the data in the gathering buffer (or is a copy): handing the data on first
+    // leaves it as it is.
+    this.handOn(true)
     this.done = true
     const socket = this.connection!.stream
-    socket.removeListener('data', this.onData)
-    socket.on('data', this.pgOnData!)
-    this.complete = complete
-    if (rest.length > 0) this.pgOnData!(rest)
+    if (this.direct) this.direct.releaseReads(rest)
+    else {
+      socket.removeListener('data', this.onData)
+      socket.on('data', this.pgOnData!)
+      if (rest.length > 0) this.pgOnData!(rest)
+    }
     // Resume on the next tick: the handler above may have paused the socket for its own reasons.
     process.nextTick(() => socket.resume())
+    return true
   }
 
   handleCommandComplete(msg: {text?: string}): void {

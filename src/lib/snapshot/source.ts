@@ -77,7 +77,7 @@ export async function importSnapshot(client: pg.Client, snapshotName: string): P
  * reports them). Closed again when the settings fail: the caller owns only a client it got.
  */
 export async function openSession(params: ConnParams, applicationName: string): Promise<pg.Client> {
-  const c = await openClient(params, {applicationName})
+  const c = await openClient(params, {applicationName, directRead: true})
   c.on('error', () => {})
   try {
     await prepareSession(c)
