@@ -30,6 +30,17 @@ const ERROR = 0x45 // 'E'
 const PIECE_BYTES = 1024 * 1024
 /** A gathering buffer is handed on once less than this is free: the least room a read gets. */
 const READ_ROOM = 64 * 1024
+/**
+ * Reads of a DirectReadSocket smaller than this mean the data arrives slower than it is read: the
+ * socket then rests for BATCH_MS while the kernel queues more, so the next read takes it at once.
+ * Read as soon as it is readable, a COPY came in ~33 KB per read (25,000 reads for the bench
+ * database), each with its epoll wake-up, its read(2), its ACK and a call into JavaScript; batched,
+ * ~180 KB per read, the CLI's CPU 13% lower at gzip level 1 (3.51 -> 3.06 s, six alternating
+ * rounds), the server's unchanged. The kernel's receive buffer holds what arrives meanwhile (1 ms
+ * is ~0.2 MB at this rate); data that arrives slowly is still all read, one batch per BATCH_MS.
+ */
+const READ_BATCH = 256 * 1024
+const BATCH_MS = 1
 
 /** The parts of node-postgres' Connection this stream drives (not in its published types). */
 interface Connection {
@@ -61,6 +72,10 @@ export class CopyOutStream extends Readable implements pg.Submittable, ReadSink 
     if (!this.onRead(chunk, chunk.length)) this.connection!.stream.pause()
   }
   private done = false
+  /** Reading is paused because the consumer is full (backpressure)… */
+  private blocked = false
+  /** … or for a batch to gather in the kernel (DirectReadSocket only). */
+  private resting?: NodeJS.Timeout
   private complete = false
   // Parser state carried between reads.
   private code = 0
@@ -105,7 +120,14 @@ export class CopyOutStream extends Readable implements pg.Submittable, ReadSink 
   }
 
   override _read(): void {
-    if (!this.done) this.connection?.stream.resume()
+    this.blocked = false
+    if (!this.done && !this.resting) this.connection?.stream.resume()
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    clearTimeout(this.resting)
+    this.resting = undefined
+    cb(err)
   }
 
   /** Hex SHA-256 of the COPY data (after the end; '' when hashing was off). */
@@ -130,6 +152,13 @@ export class CopyOutStream extends Readable implements pg.Submittable, ReadSink 
       const rest = this.parse(this.fill, this.fill + n)
       if (rest) return this.finish(rest)
       ok = this.makeRoom()
+      if (ok && n < READ_BATCH) {
+        this.resting = setTimeout(() => {
+          this.resting = undefined
+          if (!this.done && !this.blocked) this.direct!.resume()
+        }, BATCH_MS)
+        return false
+      }
     } else {
       for (let off = 0; off < n; ) {
         const k = Math.min(this.gather.length - this.fill, n - off)
@@ -141,6 +170,7 @@ export class CopyOutStream extends Readable implements pg.Submittable, ReadSink 
         ok = this.makeRoom() && ok
       }
     }
+    if (!ok) this.blocked = true
     return ok
   }
 
