@@ -1,6 +1,6 @@
 import pg from 'pg'
 import {describe, expect, it} from 'vitest'
-import {keyBoundaries, pageBoundaries, type PartRange, planParts, rangeWhere, type TableFacts} from '../../src/lib/snapshot/plan.js'
+import {keyBoundaries, pageBoundaries, type PartRange, partWeights, planParts, rangeWhere, type TableFacts} from '../../src/lib/snapshot/plan.js'
 
 const q = pg.escapeIdentifier
 const t = (name: string, bytes: number, extra: Partial<TableFacts> = {}): TableFacts => ({schema: 'public', name, bytes, pages: Math.ceil(bytes / 8192), rows: bytes / 100, ...extra})
@@ -45,16 +45,48 @@ describe('planParts', () => {
     const table = t('accounts', 8192 * 1100, {pages: 1100})
     const count = (o: Parameters<typeof planParts>[1]) => planParts([table], o).length
     expect(count({splitLargerThan: 8192 * 100})).toBe(11)
-    expect(count({splitLargerThan: 8192 * 100, connections: 2})).toBe(12)
-    expect(count({splitLargerThan: 8192 * 100, connections: 4})).toBe(12)
-    expect(count({splitLargerThan: 8192 * 100, connections: 3})).toBe(12)
-    expect(count({splitLargerThan: 8192 * 100, connections: 5})).toBe(15)
+    // 12 parts' worth; with two or more rounds of the connections the last C are cut finer (below).
+    expect(count({splitLargerThan: 8192 * 100, connections: 2})).toBe(12 + 4)
+    expect(count({splitLargerThan: 8192 * 100, connections: 4})).toBe(12 + 8)
+    expect(count({splitLargerThan: 8192 * 100, connections: 3})).toBe(12 + 6)
+    expect(count({splitLargerThan: 8192 * 100, connections: 5})).toBe(15 + 10)
     expect(count({splitLargerThan: 8192 * 100, connections: 5, maxParts: 13})).toBe(13)
+    // Two rounds (4 on 2) get the finer end; one round only (2 on 2) keeps equal parts.
+    expect(count({splitLargerThan: 8192 * 400, connections: 2})).toBe(4 + 4)
+    expect(count({splitLargerThan: 8192 * 600, connections: 2})).toBe(2)
     // A table small enough to stay whole stays whole.
     expect(count({splitLargerThan: 8192 * 2000, connections: 4})).toBe(1)
     // Every page still in exactly one part.
     const parts = planParts([table], {splitLargerThan: 8192 * 100, connections: 2}).sort((a, b) => a.index - b.index)
+    expect(parts[0]!.range).toMatchObject({from: null})
+    expect(parts.at(-1)!.range).toMatchObject({to: null})
     for (let i = 0; i < parts.length - 1; i++) expect((parts[i]!.range as {to: number}).to).toBe((parts[i + 1]!.range as {from: number}).from)
+  })
+
+  it('ends a table split over several rounds in halves and quarters, scheduled last', () => {
+    expect(partWeights(12, 2)).toEqual([4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2, 2, 1, 1, 1, 1])
+    expect(partWeights(3, 2)).toEqual([1, 1, 1])
+    expect(partWeights(12, 1)).toEqual(Array.from({length: 12}, () => 1))
+    expect(partWeights(12, 2, 15)).toEqual(Array.from({length: 12}, () => 1))
+    const table = t('accounts', 8192 * 1200, {pages: 1200, intKey: {column: 'aid', min: '1', max: '1200000'}})
+    for (const by of ['pages', 'key'] as const) {
+      const parts = planParts([table], {splitLargerThan: 8192 * 100, connections: 2, by})
+      // Largest first: ten full parts, then two halves, then four quarters.
+      expect(parts.map((p) => Math.round((p.estBytes / 8192) * 10) / 10)).toEqual([...Array.from({length: 10}, () => 100), 50, 50, 25, 25, 25, 25])
+      const widths = parts
+        .sort((a, b) => a.index - b.index)
+        .map((p) => {
+          const r = p.range as {from: number | string | null; to: number | string | null}
+          const lo = r.from === null ? (by === 'key' ? 1 : 0) : Number(r.from)
+          const hi = r.to === null ? (by === 'key' ? 1200001 : 1200) : Number(r.to)
+          return hi - lo
+        })
+      const unit = by === 'key' ? 1000 : 1
+      expect(widths).toEqual([...Array.from({length: 10}, () => 100 * unit), 50 * unit, 50 * unit, 25 * unit, 25 * unit, 25 * unit, 25 * unit])
+    }
+    // Weighted cuts keep every range non-empty where the range is narrow.
+    expect(pageBoundaries(3, [4, 4, 2, 1, 1])).toEqual([1, 2])
+    expect(keyBoundaries(1n, 4n, [4, 4, 2, 1, 1])).toEqual([2n, 3n, 4n])
   })
 
   it('handles int8 bounds beyond Number precision', () => {

@@ -4,7 +4,8 @@
 // A part is a half-open range: [lo, hi) on an integer primary key, or on ctid pages. The first part
 // has no lower bound and the last none upper, so no row falls outside every part and none is in
 // two (the boundary-row lesson of pgEdge ACE). Parts are scheduled largest first so the long tail
-// starts early.
+// starts early, and a table split over several rounds of the connections ends in smaller parts
+// (partWeights) so the connections finish together.
 
 export interface IntKey {
   column: string
@@ -71,10 +72,12 @@ export function planParts<T extends TableFacts>(tables: T[], opts: SplitOptions 
     let wanted = threshold > 0 && t.bytes > threshold ? Math.min(Math.ceil(t.bytes / threshold), maxParts) : 1
     const c = opts.connections ?? 1
     if (wanted > 1 && c > 1) wanted = Math.min(Math.ceil(wanted / c) * c, maxParts)
-    const ranges = wanted > 1 ? splitRanges(t, wanted, opts.by === 'key') : [{kind: 'all'} as PartRange]
-    ranges.forEach((range, index) =>
-      parts.push({table: t, index, count: ranges.length, range, estBytes: t.bytes / ranges.length}),
-    )
+    const weights = partWeights(wanted, c, maxParts)
+    const ranges = wanted > 1 ? splitRanges(t, weights, opts.by === 'key') : [{kind: 'all'} as PartRange]
+    // Estimates by weight where every cut was made (a narrow key range or a tiny table makes fewer).
+    const total = weights.reduce((a, b) => a + b, 0)
+    const share = (i: number) => (ranges.length === weights.length ? weights[i]! / total : 1 / ranges.length)
+    ranges.forEach((range, index) => parts.push({table: t, index, count: ranges.length, range, estBytes: t.bytes * share(index)}))
   }
   // Largest first; ties in a stable, readable order.
   return parts.sort(
@@ -86,36 +89,63 @@ export function planParts<T extends TableFacts>(tables: T[], opts: SplitOptions 
   )
 }
 
-function splitRanges(t: TableFacts, wanted: number, byKey: boolean): PartRange[] {
+/**
+ * Relative sizes of a table's n parts, in table order. Equal, except when C > 1 connections share a
+ * table split over at least two rounds of them: then the last C parts' worth is cut into C halves
+ * and 2C quarters (n + 2C parts), which the largest-first order runs last. Parts of equal size end
+ * as unevenly as their copy times vary: `onebig` (12 parts on 2 connections, ~0.3 s each) had one
+ * connection idle for the last 0.16 s while the other copied its sixth part.
+ */
+export function partWeights(n: number, connections: number, maxParts = DEFAULT_MAX_PARTS): number[] {
+  const c = connections
+  if (c < 2 || n < 2 * c || n + 2 * c > maxParts) return Array.from({length: n}, () => 1)
+  return [...Array.from({length: n - c}, () => 4), ...Array.from({length: c}, () => 2), ...Array.from({length: 2 * c}, () => 1)]
+}
+
+function splitRanges(t: TableFacts, weights: number[], byKey: boolean): PartRange[] {
   if (byKey && t.intKey) {
-    const bounds = keyBoundaries(BigInt(t.intKey.min), BigInt(t.intKey.max), wanted)
+    const bounds = keyBoundaries(BigInt(t.intKey.min), BigInt(t.intKey.max), weights)
     if (bounds.length > 0) return toRanges(bounds.map(String), (from, to) => ({kind: 'key', column: t.intKey!.column, from, to}))
   }
-  const bounds = pageBoundaries(t.pages, wanted)
+  const bounds = pageBoundaries(t.pages, weights)
   if (bounds.length === 0) return [{kind: 'all'}]
   return toRanges(bounds, (from, to) => ({kind: 'pages', from, to}))
 }
 
-/** n-1 interior boundaries that cut [min, max] into n ranges of equal width (fewer when narrow). */
-export function keyBoundaries(min: bigint, max: bigint, n: number): bigint[] {
-  if (max <= min || n < 2) return []
+/** A number of equal parts, or the parts' relative sizes (positive integers). */
+type Parts = number | number[]
+const asWeights = (parts: Parts): number[] => (typeof parts === 'number' ? Array.from({length: Math.max(0, parts)}, () => 1) : parts)
+
+/**
+ * The interior boundaries that cut [min, max] into ranges of the given relative sizes (equal for a
+ * count), fewer when the range is too narrow for them: each range holds at least one key.
+ */
+export function keyBoundaries(min: bigint, max: bigint, parts: Parts): bigint[] {
+  const w = asWeights(parts)
+  if (max <= min || w.length < 2) return []
   const span = max - min + 1n
-  const parts = BigInt(n) > span ? span : BigInt(n)
+  const total = BigInt(w.reduce((a, b) => a + b, 0))
   const out: bigint[] = []
-  for (let i = 1n; i < parts; i++) {
-    const b = min + (span * i) / parts
-    if (out.length === 0 || b > out[out.length - 1]!) out.push(b)
+  let cum = 0n
+  for (let i = 0; i < w.length - 1; i++) {
+    cum += BigInt(w[i]!)
+    const b = min + (span * cum) / total
+    if (b > (out.length ? out[out.length - 1]! : min) && b <= max) out.push(b)
   }
   return out
 }
 
-export function pageBoundaries(pages: number, n: number): number[] {
-  if (pages < 2 || n < 2) return []
-  const parts = Math.min(n, pages)
+/** The same on heap pages [0, pages): each range at least one page. */
+export function pageBoundaries(pages: number, parts: Parts): number[] {
+  const w = asWeights(parts)
+  if (pages < 2 || w.length < 2) return []
+  const total = w.reduce((a, b) => a + b, 0)
   const out: number[] = []
-  for (let i = 1; i < parts; i++) {
-    const b = Math.floor((pages * i) / parts)
-    if (b > 0 && (out.length === 0 || b > out[out.length - 1]!)) out.push(b)
+  let cum = 0
+  for (let i = 0; i < w.length - 1; i++) {
+    cum += w[i]!
+    const b = Math.floor((pages * cum) / total)
+    if (b > (out.length ? out[out.length - 1]! : 0) && b < pages) out.push(b)
   }
   return out
 }
