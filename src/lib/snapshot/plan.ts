@@ -130,7 +130,7 @@ export function keyBoundaries(min: bigint, max: bigint, parts: Parts): bigint[] 
   for (let i = 0; i < w.length - 1; i++) {
     cum += BigInt(w[i]!)
     const b = min + (span * cum) / total
-    if (b > (out.length ? out[out.length - 1]! : min) && b <= max) out.push(b)
+    if (b > (out.length ? out[out.length - 1]! : min)) out.push(b)
   }
   return out
 }
@@ -145,7 +145,7 @@ export function pageBoundaries(pages: number, parts: Parts): number[] {
   for (let i = 0; i < w.length - 1; i++) {
     cum += w[i]!
     const b = Math.floor((pages * cum) / total)
-    if (b > (out.length ? out[out.length - 1]! : 0) && b < pages) out.push(b)
+    if (b > (out.length ? out[out.length - 1]! : 0)) out.push(b)
   }
   return out
 }
