@@ -26,7 +26,11 @@ const COPY_DATA = 0x64 // 'd'
 const COPY_DONE = 0x63 // 'c'
 const ERROR = 0x45 // 'E'
 
-/** Pieces handed on are at least this big (the last may be smaller). */
+/**
+ * Pieces handed on are at least this big (the last may be smaller); see the top of the file. Against
+ * ~64 KiB pieces on the bench database, six alternating generates each: gzip level 1 7.6 → 7.3 s
+ * (median), uncompressed 5.24 → 5.06 s, system CPU down by a fifth in both.
+ */
 const PIECE_BYTES = 1024 * 1024
 /** A gathering buffer is handed on once less than this is free: the least room a read gets. */
 const READ_ROOM = 64 * 1024

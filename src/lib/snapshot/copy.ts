@@ -39,14 +39,6 @@ export function copyInSql(t: TableRef, freeze: boolean, binary = false): string 
   return `COPY ${qualified(t)}${columnList(t.columns)} FROM STDIN${opts.length ? ` WITH (${opts.join(', ')})` : ''}`
 }
 
-/**
- * COPY data is handed on in pieces of at least this size rather than per socket read (~64 KiB):
- * fewer calls into the compressor, the hash and write(2). Measured on the bench database, six
- * alternating generates each: gzip level 1 7.6 → 7.3 s (median), uncompressed 5.24 → 5.06 s, system
- * CPU down by a fifth in both.
- */
-const GATHER_BYTES = 1024 * 1024
-
 export interface PartOutResult {
   rows: number
   rawBytes: number
@@ -98,7 +90,7 @@ export async function copyPartToFile(
   // The client's CPU is the scarce resource next to the server's COPY: the COPY data is parsed,
   // counted and hashed in one pass (copy-out.ts), rows come from the COPY command tag, and without
   // compression the file is the COPY data, so one hash serves both checksums.
-  const source = client.query(new CopyOutStream(copyOutSql(t, range, binary), {hash: hashData, onBytes: onProgress, minChunk: GATHER_BYTES}))
+  const source = client.query(new CopyOutStream(copyOutSql(t, range, binary), {hash: hashData, onBytes: onProgress}))
   reserveGcHeadroom() // once per process, while the server starts on the COPY
   // The fsync (~40 ms per 64 MB here) runs while the connection copies its next part.
   const sink = new AtomicFileSink(file, {deferSync: true})
@@ -202,7 +194,7 @@ export async function copyPartDirect(
   opts: {binary?: boolean; hash?: boolean} = {},
 ): Promise<{rows: number; rawBytes: number; dataSha256: string}> {
   const hash = opts.hash ?? true
-  const out = from.query(new CopyOutStream(copyOutSql(t, range, opts.binary), {hash, onBytes: onProgress, minChunk: GATHER_BYTES}))
+  const out = from.query(new CopyOutStream(copyOutSql(t, range, opts.binary), {hash, onBytes: onProgress}))
   reserveGcHeadroom()
   const sink = to.query(copyStreams.from(copyInSql(t, freeze, opts.binary)))
   await pipeline(out, sink, {signal})

@@ -85,7 +85,7 @@ export const sequenceSchema = z.object({
 export const manifestSchema = z
   .object({
     format: z.literal(FORMAT),
-    formatVersion: z.union([z.literal(READABLE_FORMAT_VERSIONS[0]), z.literal(READABLE_FORMAT_VERSIONS[1]), z.literal(READABLE_FORMAT_VERSIONS[2])]),
+    formatVersion: z.literal(READABLE_FORMAT_VERSIONS),
     snapshotId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/),
     createdAt: z.string(),
     tool: z.object({name: z.string(), version: z.string()}),
